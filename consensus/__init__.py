@@ -1,0 +1,30 @@
+"""Answer aggregation (truth inference) for crowd labels: numpy / scipy / scikit-learn only.
+
+Typical use::
+
+    from consensus import AGGREGATORS, encode_answers
+
+    enc = encode_answers(task_ids, worker_ids, labels)
+    model = AGGREGATORS["auto"]().fit(enc.X, n_classes=enc.n_classes)
+    consensus_labels = enc.decode(model.labels_)
+
+This package imports nothing of Fairlabel's and nothing of Flask / SQLAlchemy.
+"""
+
+from .encoding import EncodedAnswers, encode_answers
+from .errors import ConsensusError, InvalidAnswers, NotFittedError
+from .majority_vote import MajorityVote
+
+AGGREGATORS = {
+    "majority_vote": MajorityVote,
+}
+
+__all__ = [
+    "AGGREGATORS",
+    "ConsensusError",
+    "EncodedAnswers",
+    "InvalidAnswers",
+    "MajorityVote",
+    "NotFittedError",
+    "encode_answers",
+]
