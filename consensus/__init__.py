@@ -13,10 +13,12 @@ This package imports nothing of Fairlabel's and nothing of Flask / SQLAlchemy.
 
 from .encoding import EncodedAnswers, encode_answers
 from .errors import ConsensusError, InvalidAnswers, NotFittedError
+from .dawid_skene import DawidSkene
 from .majority_vote import MajorityVote
 
 AGGREGATORS = {
     "majority_vote": MajorityVote,
+    "dawid_skene": DawidSkene,
 }
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "ConsensusError",
     "EncodedAnswers",
     "InvalidAnswers",
+    "DawidSkene",
     "MajorityVote",
     "NotFittedError",
     "encode_answers",

@@ -278,3 +278,54 @@ class ConfusionAggregator(BaseAggregator):
         # accuracy under the class prior: P(answer == truth) for a random task
         diag = np.diagonal(self.errors_, axis1=1, axis2=2)
         self.skills_ = np.clip(diag @ self.priors_, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- EM driver
+
+
+def task_mask(X, y, n_tasks):
+    """Tasks that carry information: at least one answer, or a gold label."""
+    mask = np.bincount(X[:, 0], minlength=n_tasks) > 0
+    if y is not None:
+        mask |= y >= 0
+    return mask
+
+
+def run_em(index, probas, y, m_step, *, n_iter, tol):
+    """Alternate ``m_step(probas) -> (log_conf, log_prior, log_penalty)`` and the E step.
+
+    Numerics: the E step adds log-probabilities (``log prior + A @ log confusion``) and
+    normalises with a max-shift (log-sum-exp), so hundreds of answers per task cannot
+    underflow.  Every log confusion is taken of a strictly positive matrix (the M steps
+    smooth their counts), so no ``log(0)`` appears.  The objective tracked in the returned
+    history is the negative (penalised) marginal log-likelihood per answer; iteration
+    stops when it changes by less than ``tol`` (relative).
+    """
+    history = []
+    n_answers = max(index.A.sum(), 1.0)
+    it = 0
+    for it in range(1, n_iter + 1):
+        log_conf, log_prior, penalty = m_step(probas)
+        log_post = log_prior + index.task_loglik(log_conf)
+        shift = log_post.max(axis=1, keepdims=True)
+        norm = np.log(np.exp(log_post - shift).sum(axis=1, keepdims=True)) + shift
+        probas = clamp_gold(np.exp(log_post - norm), y)
+        history.append(float(-(norm.sum() + penalty) / n_answers))
+        if it > 1 and abs(history[-2] - history[-1]) <= tol * max(1.0, abs(history[-1])):
+            break
+    return probas, it, history
+
+
+def vote_shares(X, n_tasks, n_classes, weights=None):
+    """Row-normalised (weighted) vote counts; tasks without votes are uniform."""
+    counts = vote_counts(X, n_tasks, n_classes, weights)
+    total = counts.sum(axis=1, keepdims=True)
+    empty = total[:, 0] <= 0
+    counts[empty] = 1.0
+    total[empty] = n_classes
+    return counts / total
+
+
+def mv_init(X, y, n_tasks, n_classes):
+    """Majority-vote shares with gold clamped: the deterministic start of every EM."""
+    return clamp_gold(vote_shares(X, n_tasks, n_classes), y)

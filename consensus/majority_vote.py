@@ -19,19 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import BaseAggregator, clamp_gold, vote_counts
+from ._base import BaseAggregator, clamp_gold, vote_shares
 
 __all__ = ["MajorityVote"]
-
-
-def vote_shares(X, n_tasks, n_classes, weights=None):
-    """Row-normalised (weighted) vote counts; tasks without votes are uniform."""
-    counts = vote_counts(X, n_tasks, n_classes, weights)
-    total = counts.sum(axis=1, keepdims=True)
-    empty = total[:, 0] <= 0
-    counts[empty] = 1.0
-    total[empty] = n_classes
-    return counts / total
 
 
 def agreement_skills(X, probas, n_workers):

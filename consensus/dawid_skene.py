@@ -1,0 +1,72 @@
+"""Dawid–Skene: one full confusion matrix per worker, fitted by EM.
+
+Model (Dawid & Skene, "Maximum likelihood estimation of observer error-rates using the
+EM algorithm", Applied Statistics 28(1), 1979)::
+
+    z_t ~ Categorical(priors)                      true class of task t
+    l_tw | z_t = k ~ Categorical(errors[w, k, :])  worker w's answer on task t
+
+EM starts from majority-vote shares.  The M step is the closed form
+``errors[w, k, l] ∝ alpha + Σ_t P(z_t = k) [l_tw = l]``; ``alpha`` (default 0.01) is a tiny
+symmetric Dirichlet smoothing that keeps every log finite (set it to 0 for the
+textbook maximum-likelihood estimate; zeros are then floored at 1e-12).  Gold ``y``
+clamps the posteriors of known tasks, which then train the worker matrices.
+
+Example:
+
+>>> import numpy as np
+>>> from consensus import DawidSkene
+>>> X = np.array([[0, 0, 1], [0, 1, 1], [0, 2, 0], [1, 0, 0], [1, 1, 0], [1, 2, 0]])
+>>> DawidSkene().fit_predict(X).tolist()
+[1, 0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import AnswerIndex, ConfusionAggregator, mv_init, run_em, task_mask
+
+__all__ = ["DawidSkene"]
+
+_FLOOR = 1e-12
+
+
+def _normalize_rows(counts):
+    """Normalise the last axis; all-zero rows become uniform."""
+    total = counts.sum(axis=-1, keepdims=True)
+    k = counts.shape[-1]
+    return np.where(total > 0, counts / np.where(total > 0, total, 1.0), 1.0 / k)
+
+
+def _m_step(index, probas, mask, alpha):
+    """Closed-form M step: smoothed confusion counts and class frequencies (log space)."""
+    errors = _normalize_rows(index.confusion_counts(probas) + alpha)
+    priors = _normalize_rows(probas[mask].sum(axis=0) + alpha)
+    return errors, priors
+
+
+class DawidSkene(ConfusionAggregator):
+    """Full-confusion Dawid–Skene EM (hyperparameters: ``n_iter``, ``tol``, ``alpha``)."""
+
+    def __init__(self, *, n_iter=100, tol=1e-6, alpha=0.01):
+        self.n_iter = n_iter
+        self.tol = tol
+        self.alpha = alpha
+
+    def _fit(self, X, y, n_tasks, n_workers, n_classes):
+        index = AnswerIndex(X, n_tasks, n_workers, n_classes)
+        mask = task_mask(X, y, n_tasks)
+
+        def m_step(probas):
+            errors, priors = _m_step(index, probas, mask, self.alpha)
+            return np.log(np.maximum(errors, _FLOOR)), np.log(np.maximum(priors, _FLOOR)), 0.0
+
+        probas, self.n_iter_, self.loss_history_ = run_em(
+            index, mv_init(X, y, n_tasks, n_classes), y, m_step, n_iter=self.n_iter, tol=self.tol
+        )
+        # final parameters consistent with the returned posteriors
+        self.errors_, self.priors_ = _m_step(index, probas, mask, self.alpha)
+        self.probas_ = probas
+        self._worker_weight = np.bincount(X[:, 1], minlength=n_workers).astype(float)
+        self._set_skills_from_errors()
