@@ -14,11 +14,21 @@ This package imports nothing of Fairlabel's and nothing of Flask / SQLAlchemy.
 from .encoding import EncodedAnswers, encode_answers
 from .errors import ConsensusError, InvalidAnswers, NotFittedError
 from .dawid_skene import DawidSkene
+from .glad import GLAD
+from .ibcc import IBCC
+from .mace import MACE
+from .one_coin_dawid_skene import OneCoinDawidSkene
+from .wawa import Wawa
 from .majority_vote import MajorityVote
 
 AGGREGATORS = {
     "majority_vote": MajorityVote,
+    "wawa": Wawa,
     "dawid_skene": DawidSkene,
+    "one_coin_dawid_skene": OneCoinDawidSkene,
+    "glad": GLAD,
+    "mace": MACE,
+    "ibcc": IBCC,
 }
 
 __all__ = [
@@ -27,6 +37,9 @@ __all__ = [
     "EncodedAnswers",
     "InvalidAnswers",
     "DawidSkene",
+    "IBCC",
+    "OneCoinDawidSkene",
+    "Wawa",
     "MajorityVote",
     "NotFittedError",
     "encode_answers",

@@ -1,0 +1,119 @@
+"""GLAD: worker ability times task easiness.
+
+Model (Whitehill, Ruvolo, Wu, Bergsma & Movellan, "Whose Vote Should Count More: Optimal
+Integration of Labels from Labelers of Unknown Expertise", NIPS 2009)::
+
+    z_t ~ Categorical(priors)
+    P(l_tw = z_t) = sigmoid(alpha_w * beta_t),   beta_t = exp(b_t) > 0
+    otherwise l_tw is uniform over the K - 1 wrong classes
+
+``alpha_w`` is worker ability (negative = adversarial), ``beta_t`` task easiness.
+Priors as in the paper: ``alpha_w ~ N(alpha_mean, 1)``, ``b_t ~ N(0, 1)``.
+
+EM from majority-vote shares.  E step: ``log q(z_t = k) = log prior_k +
+Σ_a [l_a = k] (log σ(x_a) - log((1 - σ(x_a)) / (K - 1)))`` + a term constant in ``k``,
+with ``x_a = alpha_w beta_t``, accumulated with ``np.bincount`` (no loop over answers).
+M step: a few warm-started L-BFGS iterations (``scipy.optimize.minimize``) on the
+expected complete log-likelihood; its gradient w.r.t. ``x_a`` is ``p_a - σ(x_a)`` with
+``p_a = q(z_t = l_a)``, pushed to ``alpha`` and ``b`` with ``np.bincount``.
+Numerics: ``log σ`` and ``log(1 - σ)`` use ``scipy.special.log_expit`` (stable for large
+``|x|``); the E step is a max-shifted log-sum-exp.
+
+``errors_`` (used by ``predict_proba(X)`` and ``update_posterior``) is the one-coin
+confusion at the easiness of an average task (``beta = 1``); ``skills_ = σ(alpha_w)``.
+
+Example:
+
+>>> import numpy as np
+>>> from consensus import GLAD
+>>> X = np.array([[0, 0, 1], [0, 1, 1], [0, 2, 0], [1, 0, 0], [1, 1, 0], [1, 2, 0]])
+>>> GLAD().fit_predict(X).tolist()
+[1, 0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+
+from ._base import ConfusionAggregator, clamp_gold, mv_init, normalize_log, task_mask, vote_counts
+from .one_coin_dawid_skene import one_coin_errors
+
+__all__ = ["GLAD"]
+
+
+def _answer_logs(x, n_classes):
+    """(log P(correct), log P(a given wrong label)) per answer, stably."""
+    log_wrong = log_expit(-x) - (np.log(n_classes - 1) if n_classes > 1 else 0.0)
+    return log_expit(x), log_wrong
+
+
+def _e_step(X, alpha, b, log_prior, y, n_tasks, n_classes):
+    x = alpha[X[:, 1]] * np.exp(b[X[:, 0]])
+    log_right, log_wrong = _answer_logs(x, n_classes)
+    log_post = vote_counts(X, n_tasks, n_classes, weights=log_right - log_wrong)
+    log_post += np.bincount(X[:, 0], weights=log_wrong, minlength=n_tasks)[:, None]
+    log_post += log_prior
+    shift = log_post.max(axis=1, keepdims=True)
+    norm = np.log(np.exp(log_post - shift).sum(axis=1)) + shift[:, 0]
+    return clamp_gold(normalize_log(log_post), y), float(norm.sum())
+
+
+def _m_step(X, p, alpha, b, n_tasks, n_workers, n_classes, alpha_mean, maxiter):
+    """Maximise Σ_a [p_a log σ(x_a) + (1 - p_a) log((1 - σ(x_a))/(K-1))] + log priors."""
+    w, t = X[:, 1], X[:, 0]
+
+    def objective(theta):
+        a, bb = theta[:n_workers], theta[n_workers:]
+        beta = np.exp(bb)
+        x = a[w] * beta[t]
+        log_right, log_wrong = _answer_logs(x, n_classes)
+        value = np.dot(p, log_right) + np.dot(1.0 - p, log_wrong)
+        value -= 0.5 * np.sum((a - alpha_mean) ** 2) + 0.5 * np.sum(bb**2)
+        g = p - expit(x)
+        grad_a = np.bincount(w, weights=g * beta[t], minlength=n_workers) - (a - alpha_mean)
+        grad_b = np.bincount(t, weights=g * a[w], minlength=n_tasks) * beta - bb
+        return -value, -np.concatenate([grad_a, grad_b])
+
+    res = minimize(
+        objective, np.concatenate([alpha, b]), jac=True, method="L-BFGS-B",
+        options={"maxiter": maxiter},
+    )
+    return res.x[:n_workers], res.x[n_workers:], -float(res.fun)
+
+
+class GLAD(ConfusionAggregator):
+    """GLAD by EM with L-BFGS M steps (hyperparameters: ``n_iter``, ``tol``, ``m_step_iter``,
+    ``alpha_mean``)."""
+
+    def __init__(self, *, n_iter=50, tol=1e-6, m_step_iter=10, alpha_mean=1.0):
+        self.n_iter = n_iter
+        self.tol = tol
+        self.m_step_iter = m_step_iter
+        self.alpha_mean = alpha_mean
+
+    def _fit(self, X, y, n_tasks, n_workers, n_classes):
+        mask = task_mask(X, y, n_tasks)
+        probas = mv_init(X, y, n_tasks, n_classes)
+        alpha = np.full(n_workers, float(self.alpha_mean))
+        b = np.zeros(n_tasks)
+        history = []
+        it = 0
+        for it in range(1, self.n_iter + 1):
+            p = probas[X[:, 0], X[:, 2]]
+            alpha, b, _ = _m_step(
+                X, p, alpha, b, n_tasks, n_workers, n_classes, self.alpha_mean, self.m_step_iter
+            )
+            priors = probas[mask].sum(axis=0) + 1e-2
+            priors /= priors.sum()
+            probas, loglik = _e_step(X, alpha, b, np.log(priors), y, n_tasks, n_classes)
+            history.append(-loglik / X.shape[0])
+            if it > 1 and abs(history[-2] - history[-1]) <= self.tol * max(1.0, abs(history[-1])):
+                break
+        self.probas_, self.n_iter_, self.loss_history_ = probas, it, history
+        self.alphas_, self.betas_ = alpha, np.exp(b)
+        self.priors_ = priors
+        self.skills_ = expit(alpha)
+        self.errors_ = one_coin_errors(self.skills_, n_classes)
+        self._worker_weight = np.bincount(X[:, 1], minlength=n_workers).astype(float)

@@ -1,0 +1,79 @@
+"""One-coin Dawid–Skene: each worker has a single accuracy ``s_w``.
+
+Model (the "one-coin" restriction of Dawid & Skene 1979, as in Zhang et al.,
+"Spectral methods meet EM", NIPS 2014)::
+
+    z_t ~ Categorical(priors)
+    P(l_tw = l | z_t = k) = s_w            if l == k
+                          = (1 - s_w)/(K-1) otherwise
+
+EM from majority-vote shares.  M step: ``s_w = (Σ_a P(z_t = l_a) + a) / (n_w + a + b)``,
+a Beta(a, b) smoothing (default ``a = b = 1``, i.e. Laplace) that keeps a worker with
+one answer away from 0 or 1.  With few parameters per worker it is robust on sparse
+data but cannot model class-specific confusions.
+
+Example:
+
+>>> import numpy as np
+>>> from consensus import OneCoinDawidSkene
+>>> X = np.array([[0, 0, 1], [0, 1, 1], [0, 2, 0], [1, 0, 0], [1, 1, 0], [1, 2, 0]])
+>>> OneCoinDawidSkene().fit_predict(X).tolist()
+[1, 0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import AnswerIndex, ConfusionAggregator, mv_init, run_em, task_mask
+
+__all__ = ["OneCoinDawidSkene", "one_coin_errors"]
+
+_FLOOR = 1e-12
+
+
+def one_coin_errors(skills, n_classes):
+    """(n_workers, K, K) confusion with ``skills`` on the diagonal, the rest spread evenly."""
+    if n_classes == 1:
+        return np.ones((skills.size, 1, 1))
+    off = (1.0 - skills) / (n_classes - 1)
+    errors = np.repeat(off[:, None, None], n_classes, axis=1).repeat(n_classes, axis=2)
+    idx = np.arange(n_classes)
+    errors[:, idx, idx] = skills[:, None]
+    return errors
+
+
+def _m_step(X, probas, mask, n_workers, a, b):
+    agree = np.bincount(X[:, 1], weights=probas[X[:, 0], X[:, 2]], minlength=n_workers)
+    n = np.bincount(X[:, 1], minlength=n_workers)
+    skills = (agree + a) / (n + a + b)
+    priors = probas[mask].sum(axis=0) + 1e-2
+    return skills, priors / priors.sum()
+
+
+class OneCoinDawidSkene(ConfusionAggregator):
+    """One accuracy per worker, EM (hyperparameters: ``n_iter``, ``tol``, ``a``, ``b``)."""
+
+    def __init__(self, *, n_iter=100, tol=1e-6, a=1.0, b=1.0):
+        self.n_iter = n_iter
+        self.tol = tol
+        self.a = a
+        self.b = b
+
+    def _fit(self, X, y, n_tasks, n_workers, n_classes):
+        index = AnswerIndex(X, n_tasks, n_workers, n_classes)
+        mask = task_mask(X, y, n_tasks)
+
+        def m_step(probas):
+            skills, priors = _m_step(X, probas, mask, n_workers, self.a, self.b)
+            errors = one_coin_errors(skills, n_classes)
+            return np.log(np.maximum(errors, _FLOOR)), np.log(priors), 0.0
+
+        probas, self.n_iter_, self.loss_history_ = run_em(
+            index, mv_init(X, y, n_tasks, n_classes), y, m_step, n_iter=self.n_iter, tol=self.tol
+        )
+        skills, self.priors_ = _m_step(X, probas, mask, n_workers, self.a, self.b)
+        self.errors_ = one_coin_errors(skills, n_classes)
+        self.probas_ = probas
+        self.skills_ = skills
+        self._worker_weight = np.bincount(X[:, 1], minlength=n_workers).astype(float)
