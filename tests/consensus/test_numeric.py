@@ -106,3 +106,14 @@ def test_bad_hyperparameter_and_empty_median():
         WeightedMedian(outlier_threshold=0).fit([[0, 0]], [1.0])
     with pytest.raises(ValueError, match="empty"):
         weighted_median([])
+
+
+@pytest.mark.parametrize(
+    "module", ["numeric", "boxes", "spans", "transcripts", "quality", "agreement"])
+def test_docstring_examples_run_and_hold(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"consensus.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
