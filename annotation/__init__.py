@@ -1,0 +1,1 @@
+"""Jobs, items, the scheduler, answers, consensus decisions, imports and exports."""

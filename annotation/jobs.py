@@ -1,0 +1,206 @@
+"""Jobs: create, find with visibility rules, and move through draft → published ⇄ paused → closed."""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import markdown_it
+import nh3
+from sqlalchemy import func
+
+from app.extensions import db, utcnow
+from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from annotation.label_config import LabelSpec, parse_label_config
+from annotation.models import Answer, Item, Job, JobStatus, User
+from annotation.signals import job_closed, slots_opened
+
+MAX_OVERLAP = 50
+MAX_REWARD = 10**15
+_markdown = markdown_it.MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def render_instructions(markdown_text: str) -> str:
+    """Markdown → HTML, sanitized by nh3 (raw HTML is escaped before it is even parsed)."""
+    return nh3.clean(_markdown.render(markdown_text or ""), link_rel="noopener noreferrer nofollow")
+
+
+def _require_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value).strip())
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{name} must be a whole number.", field=name) from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low} and {high}.", field=name)
+    return value
+
+
+def create_job(
+    owner: User,
+    *,
+    title: str,
+    label_config: str,
+    reward: int,
+    overlap: int,
+    instructions: str = "",
+    seconds_per_task: int = 30,
+) -> Job:
+    """A draft job; raises InvalidConfig / InvalidInput naming the field at fault."""
+    if not owner.is_requester:
+        raise PermissionDenied("Only requesters can create jobs.")
+    title = (title or "").strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("A job needs a title of 1–200 characters.", field="title")
+    parse_label_config(label_config)
+    job = Job(
+        owner=owner,
+        title=title,
+        instructions=instructions or "",
+        label_config=label_config,
+        reward=_require_int("reward", reward, 0, MAX_REWARD),
+        overlap=_require_int("overlap", overlap, 1, MAX_OVERLAP),
+        seconds_per_task=_require_int("seconds_per_task", seconds_per_task, 1, 24 * 3600),
+        status=JobStatus.DRAFT,
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def job_spec(job: Job) -> LabelSpec:
+    """The parsed labeling config of a job (parsing is cached by config text)."""
+    return parse_label_config(job.label_config)
+
+
+def get_job_for(user: User, job_id: int, *, manage: bool = False) -> Job:
+    """The job if `user` may see it (managing needs ownership or admin), else NotFound.
+
+    Another requester's job is reported as missing, not forbidden, so ids leak nothing.
+    """
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"Job {job_id} not found.")
+    if user.is_admin or job.owner_id == user.id:
+        return job
+    if manage or job.status in (JobStatus.DRAFT,) or not user.is_annotator:
+        raise NotFound(f"Job {job_id} not found.")
+    return job
+
+
+def list_jobs_for(owner: User) -> Sequence[Job]:
+    query = db.select(Job).order_by(Job.id.desc())
+    if not owner.is_admin:
+        query = query.where(Job.owner_id == owner.id)
+    return db.session.scalars(query).all()
+
+
+def list_open_jobs() -> Sequence[Job]:
+    has_open_items = db.select(Item.id).where(Item.job_id == Job.id, Item.is_complete.is_(False)).exists()
+    return db.session.scalars(
+        db.select(Job).where(Job.status == JobStatus.PUBLISHED, has_open_items)
+        .order_by(Job.published_at.desc(), Job.id.desc())
+    ).all()
+
+
+def open_slots(job: Job) -> int:
+    """Answers the job still wants: overlap × items, less what was answered."""
+    answered = db.session.scalar(db.select(func.count()).select_from(Answer).where(Answer.job_id == job.id))
+    return job.overlap * job.n_items - int(answered or 0)
+
+
+def publish_job(user: User, job: Job) -> Job:
+    _require_manager(user, job)
+    if job.status is not JobStatus.DRAFT:
+        raise Conflict(f"Only a draft can be published; this job is {job.status.value}.")
+    if job.n_items == 0:
+        raise Conflict("Upload items before publishing: this job has none.")
+    job.status = JobStatus.PUBLISHED
+    job.published_at = utcnow()
+    db.session.flush()
+    slots_opened.send(job, slots=open_slots(job))
+    return job
+
+
+def pause_job(user: User, job: Job) -> Job:
+    _require_manager(user, job)
+    if job.status is not JobStatus.PUBLISHED:
+        raise Conflict(f"Only a published job can be paused; this job is {job.status.value}.")
+    job.status = JobStatus.PAUSED
+    return job
+
+
+def resume_job(user: User, job: Job) -> Job:
+    _require_manager(user, job)
+    if job.status is not JobStatus.PAUSED:
+        raise Conflict(f"Only a paused job can be resumed; this job is {job.status.value}.")
+    job.status = JobStatus.PUBLISHED
+    return job
+
+
+def close_job(user: User, job: Job) -> Job:
+    """Close for good: no more tasks are served; answers already submitted are still scored."""
+    _require_manager(user, job)
+    if job.status is JobStatus.CLOSED:
+        raise Conflict("This job is already closed.")
+    from annotation.results import finalize_job  # results reads jobs; import here, not at the top
+
+    was_funded = job.status is not JobStatus.DRAFT
+    job.status = JobStatus.CLOSED
+    job.closed_at = utcnow()
+    db.session.flush()
+    finalize_job(job, now=job.closed_at)
+    if was_funded:
+        job_closed.send(job)
+    return job
+
+
+def _require_manager(user: User, job: Job) -> None:
+    if not (user.is_admin or job.owner_id == user.id):
+        raise NotFound(f"Job {job.id} not found.")
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    n_items: int
+    n_complete: int
+    n_answers: int
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.n_complete / self.n_items) if self.n_items else 0
+
+
+def job_progress(job: Job) -> JobProgress:
+    n_complete = db.session.scalar(
+        db.select(func.count()).select_from(Item).where(Item.job_id == job.id, Item.is_complete.is_(True))
+    )
+    n_answers = db.session.scalar(db.select(func.count()).select_from(Answer).where(Answer.job_id == job.id))
+    return JobProgress(job.n_items, int(n_complete or 0), int(n_answers or 0))
+
+
+MIN_ANSWERS_FOR_MEASURED_RATE = 5
+
+
+def seconds_per_answer(job: Job) -> tuple[float, bool]:
+    """(median active seconds per answer, measured?) — the requester's estimate until there are
+    enough answers to measure it."""
+    times = db.session.scalars(
+        db.select(Answer.active_ms).where(Answer.job_id == job.id).order_by(Answer.id.desc()).limit(501)
+    ).all()
+    if len(times) >= MIN_ANSWERS_FOR_MEASURED_RATE:
+        return max(statistics.median(times) / 1000, 1.0), True
+    return float(job.seconds_per_task), False
+
+
+def hourly_rate(job: Job) -> tuple[int, bool]:
+    """Estimated token units per hour of work on this job, and whether it is measured."""
+    seconds, measured = seconds_per_answer(job)
+    return int(job.reward * 3600 / seconds), measured
+
+
+def results_page(job: Job, *, page: int = 1, per_page: int = 50) -> list[Item]:
+    return db.session.scalars(
+        db.select(Item).where(Item.job_id == job.id).order_by(Item.is_complete.desc(), Item.id)
+        .offset((max(page, 1) - 1) * per_page).limit(per_page)
+    ).all()

@@ -1,0 +1,188 @@
+"""Typed models of people, jobs, items and the work done on them.
+
+Models hold columns, relationships and invariants; services in this package orchestrate them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+
+from app.extensions import db, utcnow
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the lowercase value, as a plain VARCHAR with a CHECK: portable and easy to migrate.
+    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
+                create_constraint=True, length=16, name=cls.__name__.lower())
+
+
+class Role(enum.StrEnum):
+    REQUESTER = "requester"
+    ANNOTATOR = "annotator"
+    ADMIN = "admin"
+
+
+class JobStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+class AssignmentStatus(enum.StrEnum):
+    LEASED = "leased"
+    SUBMITTED = "submitted"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+
+
+class AnswerStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    is_active_account: Mapped[bool] = mapped_column(default=True)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login asks this
+        return self.is_active_account
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def is_requester(self) -> bool:
+        return self.role in (Role.REQUESTER, Role.ADMIN)
+
+    @property
+    def is_annotator(self) -> bool:
+        return self.role in (Role.ANNOTATOR, Role.ADMIN)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username} {self.role.value}>"
+
+
+class Job(db.Model):
+    __table_args__ = (
+        CheckConstraint("reward >= 0", name="reward_not_negative"),
+        CheckConstraint("overlap >= 1", name="overlap_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    label_config: Mapped[str] = mapped_column(Text)
+    reward: Mapped[int] = mapped_column(BigInteger)  # token units paid per accepted answer
+    overlap: Mapped[int]  # answers wanted per item
+    seconds_per_task: Mapped[int]  # the requester's estimate, until answers measure it
+    aggregation: Mapped[str] = mapped_column(String(32), default="majority_vote")
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.DRAFT)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    # Changed only by uploads; answer counts are counted, not kept, so that concurrent
+    # submissions never queue on the job's row.
+    n_items: Mapped[int] = mapped_column(default=0)
+
+    owner: Mapped[User] = relationship()
+    items: WriteOnlyMapped[Item] = relationship(back_populates="job", passive_deletes=True)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is JobStatus.PUBLISHED
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.title!r} {self.status.value}>"
+
+
+class Item(db.Model):
+    """One thing to label. `n_taken` counts live leases plus submitted answers: the scheduler
+    hands out an item only while `n_taken < job.overlap`, so it can never be over-answered."""
+
+    __table_args__ = (
+        Index("ix_item_job_open", "job_id", "is_complete", "n_taken"),
+        CheckConstraint("n_taken >= 0", name="n_taken_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    data: Mapped[dict[str, Any]]
+    # Known answer for a gold question: {control name: [choices]}. Never sent to annotators.
+    gold: Mapped[dict[str, Any] | None]
+    n_taken: Mapped[int] = mapped_column(default=0)
+    n_answers: Mapped[int] = mapped_column(default=0)
+    is_complete: Mapped[bool] = mapped_column(default=False)
+    # Consensus: {control name: [choices]} and its confidence in [0, 1].
+    consensus: Mapped[dict[str, Any] | None]
+    confidence: Mapped[float | None]
+    completed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="items")
+
+
+class Assignment(db.Model):
+    """An item served to one worker. Unique per (item, worker): nobody gets an item twice."""
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "worker_id"),
+        Index("ix_assignment_worker_job", "worker_id", "job_id"),
+        Index("ix_assignment_status_expires", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    status: Mapped[AssignmentStatus] = mapped_column(
+        _enum(AssignmentStatus), default=AssignmentStatus.LEASED
+    )
+    served_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+
+    item: Mapped[Item] = relationship()
+    worker: Mapped[User] = relationship()
+
+
+class Answer(db.Model):
+    """A submitted answer, in Label Studio's result JSON shape, with how long it took."""
+
+    __table_args__ = (
+        Index("ix_answer_item", "item_id"),
+        Index("ix_answer_worker_submitted", "worker_id", "submitted_at"),
+        Index("ix_answer_job", "job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id"), unique=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    result: Mapped[list[Any]]
+    # The choices per control, as compared by consensus: {control name: [sorted choices]}.
+    choices: Mapped[dict[str, Any]]
+    active_ms: Mapped[int]  # time the page was in use, measured by the browser, capped by the lease
+    elapsed_ms: Mapped[int]  # served → submitted, measured by the server
+    submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[AnswerStatus] = mapped_column(_enum(AnswerStatus), default=AnswerStatus.PENDING)
+    decided_at: Mapped[dt.datetime | None]
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+
+    item: Mapped[Item] = relationship()
+    worker: Mapped[User] = relationship()
+    job: Mapped[Job] = relationship()

@@ -1,0 +1,208 @@
+"""The scheduler: serve the next task under a lease, take answers and skips.
+
+Guarantees, on SQLite and PostgreSQL alike:
+- nobody is served the same item twice (unique (item, worker) assignment);
+- an item never has more than `overlap` leases plus answers: `Item.n_taken` only grows through
+  a guarded `UPDATE ... WHERE n_taken < overlap`, which the database applies atomically;
+- items closest to completion go first, so results arrive early;
+- a lease that runs out returns its item to the pool.
+On PostgreSQL, candidates are picked `FOR UPDATE SKIP LOCKED`, so concurrent requests fan out over
+different items instead of queueing on one row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, func, update
+
+from app.extensions import db, utcnow
+from annotation.errors import Conflict, InvalidAnswer, LeaseExpired, NotFound, PermissionDenied
+from annotation.jobs import job_spec
+from annotation.label_config import normalize_answer
+from annotation.models import (Answer, AnswerStatus, Assignment, AssignmentStatus, Item, Job,
+                               JobStatus, User)
+from annotation.results import decide_items
+
+MAX_PICK_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    lease_seconds: int = 15 * 60
+    max_active_ms: int = 30 * 60 * 1000
+
+
+def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = SchedulerSettings(),
+                  now: dt.datetime | None = None) -> Assignment | None:
+    """Lease the next item of `job` to `worker`, or return None when nothing is left for them.
+
+    A worker who already holds a live lease in this job gets that task back (a reload or a
+    second tab must not burn another item).
+    """
+    now = now or utcnow()
+    if not worker.is_annotator:
+        raise PermissionDenied("Only annotators can take tasks.")
+    if job.status is not JobStatus.PUBLISHED:
+        raise Conflict(f"This job is {job.status.value}; it serves no tasks now.")
+    held = db.session.scalar(
+        db.select(Assignment).where(
+            Assignment.worker_id == worker.id, Assignment.job_id == job.id,
+            Assignment.status == AssignmentStatus.LEASED, Assignment.lease_expires_at > now,
+        ).limit(1)
+    )
+    if held is not None:
+        return held
+    release_expired_leases(job, now=now)
+    already_seen = exists().where(Assignment.item_id == Item.id, Assignment.worker_id == worker.id)
+    for _ in range(MAX_PICK_ATTEMPTS):
+        item_id = db.session.scalar(
+            db.select(Item.id)
+            .where(Item.job_id == job.id, Item.is_complete.is_(False),
+                   Item.n_taken < job.overlap, ~already_seen)
+            .order_by(Item.n_taken.desc(), Item.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if item_id is None:
+            return None
+        taken = db.session.execute(
+            update(Item).where(Item.id == item_id, Item.n_taken < job.overlap)
+            .values(n_taken=Item.n_taken + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            continue  # someone filled it between our read and our write: pick again
+        assignment = Assignment(
+            item_id=item_id, job_id=job.id, worker_id=worker.id, served_at=now,
+            lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
+        )
+        db.session.add(assignment)
+        db.session.flush()
+        return assignment
+    return None
+
+
+def release_expired_leases(job: Job, *, now: dt.datetime | None = None) -> int:
+    """Return the items of leases that ran out to the pool; how many were released."""
+    now = now or utcnow()
+    expired_item_ids = db.session.scalars(
+        update(Assignment)
+        .where(Assignment.job_id == job.id, Assignment.status == AssignmentStatus.LEASED,
+               Assignment.lease_expires_at <= now)
+        .values(status=AssignmentStatus.EXPIRED, finished_at=now)
+        .returning(Assignment.item_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for item_id in sorted(expired_item_ids):
+        db.session.execute(
+            update(Item).where(Item.id == item_id).values(n_taken=Item.n_taken - 1)
+            .execution_options(synchronize_session=False)
+        )
+    if expired_item_ids:
+        db.session.expire_all()
+    return len(expired_item_ids)
+
+
+def get_assignment_for(worker: User, assignment_id: int, *, lock: bool = False) -> Assignment:
+    query = db.select(Assignment).where(Assignment.id == assignment_id)
+    if lock:
+        query = query.with_for_update()
+    assignment = db.session.scalar(query)
+    if assignment is None or assignment.worker_id != worker.id:
+        raise NotFound(f"Task {assignment_id} not found.")
+    return assignment
+
+
+def submit_answer(worker: User, assignment_id: int, result: Any, *, active_ms: Any = None,
+                  settings: SchedulerSettings = SchedulerSettings(),
+                  now: dt.datetime | None = None) -> Answer:
+    """Store `worker`'s answer (Label Studio result JSON); score the item once it is complete.
+
+    Re-sending the same answer for an already submitted task returns the stored answer, so a
+    retry after a dropped connection is harmless.
+    """
+    now = now or utcnow()
+    assignment = get_assignment_for(worker, assignment_id, lock=True)
+    job = db.session.get(Job, assignment.job_id)
+    choices = normalize_answer(job_spec(job), result)
+    if assignment.status is AssignmentStatus.SUBMITTED:
+        previous = db.session.scalar(db.select(Answer).where(Answer.assignment_id == assignment.id))
+        if previous is not None and previous.choices == choices:
+            return previous
+        raise Conflict("This task was already answered.")
+    if assignment.status is AssignmentStatus.SKIPPED:
+        raise Conflict("This task was skipped; it cannot be answered now.")
+    if job.status is JobStatus.CLOSED:
+        raise Conflict("This job was closed; it takes no more answers.")
+    if assignment.status is AssignmentStatus.EXPIRED and not _retake_slot(assignment, job):
+        raise LeaseExpired("This task was held too long and others have answered it since.")
+    elapsed_ms = max(0, int((now - assignment.served_at).total_seconds() * 1000))
+    answer = Answer(
+        assignment_id=assignment.id, item_id=assignment.item_id, job_id=job.id,
+        worker_id=worker.id, result=result, choices=choices,
+        active_ms=_clamp_active_ms(active_ms, elapsed_ms, settings.max_active_ms),
+        elapsed_ms=elapsed_ms, submitted_at=now,
+    )
+    assignment.status = AssignmentStatus.SUBMITTED
+    assignment.finished_at = now
+    db.session.add(answer)
+    n_answers = db.session.execute(
+        update(Item).where(Item.id == assignment.item_id)
+        .values(n_answers=Item.n_answers + 1)
+        .returning(Item.n_answers)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    db.session.flush()
+    if n_answers >= job.overlap:
+        item = db.session.get(Item, assignment.item_id, populate_existing=True)
+        decide_items(job, [item], now=now)
+    return answer
+
+
+def skip_task(worker: User, assignment_id: int, *, now: dt.datetime | None = None) -> Assignment:
+    """Hand a leased task back; the worker will not be served this item again."""
+    now = now or utcnow()
+    assignment = get_assignment_for(worker, assignment_id, lock=True)
+    if assignment.status is AssignmentStatus.SKIPPED:
+        return assignment
+    if assignment.status is not AssignmentStatus.LEASED:
+        raise Conflict(f"This task is {assignment.status.value}; only a task in progress can be skipped.")
+    assignment.status = AssignmentStatus.SKIPPED
+    assignment.finished_at = now
+    db.session.execute(
+        update(Item).where(Item.id == assignment.item_id).values(n_taken=Item.n_taken - 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    return assignment
+
+
+def _retake_slot(assignment: Assignment, job: Job) -> bool:
+    """A late answer to an expired lease still counts if the item has room for it."""
+    taken = db.session.execute(
+        update(Item).where(Item.id == assignment.item_id, Item.n_taken < job.overlap,
+                           Item.is_complete.is_(False))
+        .values(n_taken=Item.n_taken + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return taken == 1
+
+
+def _clamp_active_ms(active_ms: Any, elapsed_ms: int, cap_ms: int) -> int:
+    """Browser-measured active time, never more than the server saw pass or the idle cap."""
+    if active_ms is None:
+        return min(elapsed_ms, cap_ms)
+    if isinstance(active_ms, bool) or not isinstance(active_ms, (int, float)) or active_ms < 0:
+        raise InvalidAnswer("active_ms must be a non-negative number of milliseconds.")
+    return int(min(active_ms, elapsed_ms, cap_ms))
+
+
+def worker_answer_counts(worker: User) -> dict[AnswerStatus, int]:
+    rows = db.session.execute(
+        db.select(Answer.status, func.count()).where(Answer.worker_id == worker.id)
+        .group_by(Answer.status)
+    ).all()
+    return {status: count for status, count in rows}
+

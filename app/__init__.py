@@ -1,0 +1,57 @@
+"""The Flask application: the only package that knows HTTP, HTML, sessions and the terminal."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error handlers and CLI commands."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("FAIRLABEL_INSTANCE_PATH") or os.path.join(ROOT, "instance"),
+        instance_relative_config=True,
+        static_folder=os.path.join(ROOT, "static"),
+        template_folder="web/templates",
+    )
+    app.config.from_object("app.config")
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("FLASK")
+    if test_config is not None:
+        app.config.update(test_config)
+
+    from app import config
+
+    config.resolve_paths(app)
+    config.validate_config(app)
+
+    from app.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+
+    import rewards  # noqa: F401  (connects settlement to annotation's signals)
+    from annotation.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    from app import cli, errors
+    from app.api import api
+    from app.web import web
+
+    app.register_blueprint(web)
+    app.register_blueprint(api)
+    errors.register(app)
+    cli.register(app)
+    return app

@@ -1,0 +1,77 @@
+"""Next task, answer and skip, for the labeling page (and any client with a session)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request, url_for
+from flask_login import current_user, login_required
+
+from app.extensions import db
+from app.api import api
+from annotation.errors import InvalidAnswer, PermissionDenied
+from annotation.jobs import get_job_for
+from annotation.models import Answer, Assignment
+from annotation.tasks import SchedulerSettings, next_task_for, skip_task, submit_answer
+
+
+def _settings() -> SchedulerSettings:
+    return SchedulerSettings(lease_seconds=current_app.config["LEASE_SECONDS"],
+                             max_active_ms=current_app.config["MAX_ACTIVE_MS_PER_ANSWER"])
+
+
+def _annotator():
+    if not current_user.is_annotator:
+        raise PermissionDenied("Only annotators can take tasks.")
+    return current_user._get_current_object()
+
+
+def task_json(assignment: Assignment) -> dict[str, Any]:
+    """What the annotator may see of a task: its data and lease — never gold or others' answers."""
+    item = assignment.item
+    return {
+        "id": assignment.id,
+        "item_id": item.id,
+        "data": item.data,
+        "lease_expires_at": assignment.lease_expires_at.isoformat(),
+        "answer_url": url_for("api.answer", assignment_id=assignment.id),
+        "skip_url": url_for("api.skip", assignment_id=assignment.id),
+    }
+
+
+@api.post("/jobs/<int:job_id>/next")
+@login_required
+def next_task(job_id: int):
+    worker = _annotator()
+    job = get_job_for(worker, job_id)
+    assignment = next_task_for(worker, job, settings=_settings())
+    db.session.commit()
+    if assignment is None:
+        return {"task": None, "message": "No more tasks for you in this job. Thank you!"}
+    return {"task": task_json(assignment)}
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidAnswer("Send a JSON object: {\"result\": [...], \"active_ms\": 1234}.")
+    return body
+
+
+@api.post("/tasks/<int:assignment_id>/answer")
+@login_required
+def answer(assignment_id: int):
+    body = _json_body()
+    if "result" not in body:
+        raise InvalidAnswer("The answer has no `result`.")
+    stored: Answer = submit_answer(_annotator(), assignment_id, body["result"],
+                                   active_ms=body.get("active_ms"), settings=_settings())
+    db.session.commit()
+    return {"answer": {"id": stored.id, "status": stored.status.value, "active_ms": stored.active_ms}}
+
+
+@api.post("/tasks/<int:assignment_id>/skip")
+@login_required
+def skip(assignment_id: int):
+    skipped = skip_task(_annotator(), assignment_id)
+    db.session.commit()
+    return {"task": {"id": skipped.id, "status": skipped.status.value}}

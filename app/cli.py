@@ -1,0 +1,108 @@
+"""`flask <noun> <verb>` commands. Each calls services, then commits once."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.extensions import db
+from annotation.accounts import create_user
+from annotation.errors import AnnotationError
+from annotation.exports import FORMATS, export_job
+from annotation.models import Job, Role, User
+from rewards.errors import RewardsError
+
+annotation_cli = AppGroup("annotation", help="Jobs, items and exports.")
+users_cli = AppGroup("users", help="Accounts.")
+rewards_cli = AppGroup("rewards", help="Balances and credits.")
+demo_cli = AppGroup("demo", help="The demo data set.")
+
+
+def _fail(exc: AnnotationError | RewardsError) -> None:
+    raise click.ClickException(exc.message)
+
+
+@annotation_cli.command("export")
+@click.argument("job_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+def export_command(job_id: int, fmt: str, out: str | None) -> None:
+    """Export JOB_ID's consensus labels, confidences and raw answers."""
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise click.ClickException(f"Job {job_id} not found.")
+    try:
+        body, _ = export_job(job.owner, job, fmt)
+    except AnnotationError as exc:
+        _fail(exc)
+    if out:
+        with open(out, "w", encoding="utf-8", newline="") as handle:
+            handle.write(body)
+        click.echo(f"Wrote job {job_id} as {fmt} to {out}.", err=True)
+    else:
+        sys.stdout.write(body)
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.password_option()
+def create_user_command(username: str, role: str, password: str) -> None:
+    """Create a user (an admin, typically)."""
+    try:
+        user = create_user(username, password, role)
+    except AnnotationError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"Created {user.role.value} {user.username} (id {user.id}).")
+
+
+@rewards_cli.command("credit")
+@click.argument("username")
+@click.argument("amount", type=click.IntRange(min=1))
+@click.option("--key", required=True, help="Unique id of this credit: running it again credits nothing.")
+def credit_command(username: str, amount: int, key: str) -> None:
+    """Credit a requester's balance from the treasury (development and demo funding)."""
+    from rewards.ledger import balance_of
+    from rewards.settlement import credit_requester
+
+    user = db.session.scalar(db.select(User).where(User.username == username))
+    if user is None or not user.is_requester:
+        raise click.ClickException(f"No requester named {username!r}.")
+    try:
+        credit_requester(user, amount, key=key)
+    except RewardsError as exc:
+        _fail(exc)
+    db.session.commit()
+    click.echo(f"{username}: balance {balance_of(f'requester:{user.id}')}.")
+
+
+@demo_cli.command("load")
+def demo_load_command() -> None:
+    """Load the demo: one requester, three annotators, three published jobs. Safe to re-run."""
+    from app.demo import load_demo
+
+    created = load_demo()
+    db.session.commit()
+    if created:
+        click.echo("Demo loaded.")
+    else:
+        click.echo("Demo already loaded; nothing changed.")
+    from app.demo import DEMO_PASSWORD, DEMO_USERS
+
+    click.echo("Log in at http://127.0.0.1:5000 with any of these (password: "
+               f"{DEMO_PASSWORD}):")
+    for username, role in DEMO_USERS:
+        click.echo(f"  {role:<10} {username}")
+
+
+def register(app: Flask) -> None:
+    for group in (annotation_cli, users_cli, rewards_cli, demo_cli):
+        app.cli.add_command(group)
+    try:
+        from app.cli_consensus import consensus_group
+    except ImportError:  # pragma: no cover - only while the consensus CLI is being built
+        return
+    app.cli.add_command(consensus_group)

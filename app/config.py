@@ -1,0 +1,75 @@
+"""Configuration defaults.
+
+Order of precedence (later wins): these defaults → `instance/config.py` (untracked) →
+`FLASK_*` environment variables (JSON-decoded when they parse, e.g. `FLASK_LEASE_SECONDS=600`)
+→ the `test_config` given to `create_app`.
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+# "development", "testing" or "production". Anything but development/testing requires a SECRET_KEY.
+ENV = "production"
+# Signs sessions and CSRF tokens. No default: `make demo` generates one into instance/config.py.
+SECRET_KEY: str | None = None
+# SQLAlchemy URL. None means an SQLite file under the instance folder (the embedded default).
+# PostgreSQL: postgresql+psycopg://user:pass@host:5432/dbname
+SQLALCHEMY_DATABASE_URI: str | None = None
+SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+# Where uploaded and generated media live. None means instance/media.
+MEDIA_ROOT: str | None = None
+# Largest request body (uploads included), in bytes.
+MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+# Largest total size of the files inside one uploaded zip, and how many files it may hold.
+MAX_ZIP_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
+MAX_ZIP_MEMBERS = 10_000
+# Most items one upload may create.
+MAX_ITEMS_PER_UPLOAD = 100_000
+# How long a served task stays reserved for its annotator before it returns to the pool.
+LEASE_SECONDS = 15 * 60
+# Longest idle gap counted as active time within one answer (client-measured time is clamped to it).
+MAX_ACTIVE_MS_PER_ANSWER = 30 * 60 * 1000
+# Name and decimals of the reward token; amounts are integers in its smallest unit.
+TOKEN_SYMBOL = "FLT"
+TOKEN_DECIMALS = 0
+# Seconds a requester expects one answer to take, used for the hourly estimate before answers exist.
+DEFAULT_SECONDS_PER_TASK = 30
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session: a long labeling session must not 400
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely; the message says which setting to fix."""
+
+
+def validate_config(app: Flask) -> None:
+    """Fail fast on settings that would make the platform unsafe or unusable."""
+    env = app.config.get("ENV")
+    if env not in {"development", "testing", "production"}:
+        raise ConfigError(f"ENV must be development, testing or production, not {env!r}")
+    if env == "production" and not app.config.get("SECRET_KEY"):
+        raise ConfigError(
+            "SECRET_KEY is not set. Set FLASK_SECRET_KEY in the environment or SECRET_KEY in "
+            "instance/config.py (python -c 'import secrets; print(secrets.token_hex(32))')."
+        )
+    for key in ("LEASE_SECONDS", "MAX_CONTENT_LENGTH", "MAX_ITEMS_PER_UPLOAD"):
+        value = app.config.get(key)
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"{key} must be a positive integer, not {value!r}")
+
+
+def resolve_paths(app: Flask) -> None:
+    """Fill the settings whose default lives under the instance folder."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+            app.instance_path, "fairlabel.sqlite"
+        )
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith(("postgres://", "postgresql://")):  # the usual URL form → our driver
+        app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if not app.config.get("MEDIA_ROOT"):
+        app.config["MEDIA_ROOT"] = os.path.join(app.instance_path, "media")

@@ -1,0 +1,95 @@
+"""The one place where domain exceptions become HTTP responses, in one JSON/HTML error shape.
+
+JSON body: {"error": {"code": "invalid_upload", "message": "...", "details": {...}}}.
+HTML: the error page with the same message. Never a stack trace.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db, login_manager
+from annotation.errors import (AnnotationError, Conflict, InvalidInput, NotFound,
+                               PermissionDenied)
+from consensus import ConsensusError
+from rewards.errors import InsufficientFunds, RewardsError, TransferConflict
+
+log = logging.getLogger(__name__)
+
+STATUS = [
+    (NotFound, 404),
+    (PermissionDenied, 403),
+    (InvalidInput, 400),
+    (Conflict, 409),
+    (InsufficientFunds, 402),
+    (TransferConflict, 409),
+    (RewardsError, 400),
+    (ConsensusError, 422),
+    (AnnotationError, 400),
+]
+
+
+def status_for(exc: Exception) -> int:
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
+
+
+def error_code(exc: Exception) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None) -> Response:
+    # The request's work is void: roll back before rendering, which may touch the session.
+    db.session.rollback()
+    if wants_json():
+        response = jsonify(error={"code": code, "message": message, "details": details or {}})
+    else:
+        response = Response(render_template("error.html", status=status, message=message))
+    response.status_code = status
+    return response
+
+
+def register(app: Flask) -> None:
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        if wants_json():
+            return error_response(401, "unauthorized", "Log in first.")
+        return redirect(url_for(login_manager.login_view, next=request.full_path.rstrip("?")))
+
+    @app.errorhandler(AnnotationError)
+    @app.errorhandler(RewardsError)
+    def domain_error(exc: AnnotationError | RewardsError):
+        return error_response(status_for(exc), error_code(exc), exc.message, exc.details)
+
+    @app.errorhandler(ConsensusError)
+    def consensus_error(exc: ConsensusError):
+        return error_response(422, error_code(exc), str(exc))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_response(400, "csrf_failed",
+                              "The form expired or did not come from this site; reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        message = exc.description or exc.name
+        if exc.code == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"] // 2**20
+            message = f"The upload is larger than {limit} MiB; split it into smaller files."
+        return error_response(exc.code or 500, re.sub(r"\W+", "_", exc.name.lower()), message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error",
+                              "Something went wrong on our side; nothing was saved. Please try again.")

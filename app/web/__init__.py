@@ -1,0 +1,6 @@
+"""Server-rendered pages for annotators, requesters and admins."""
+from flask import Blueprint
+
+web = Blueprint("web", __name__)
+
+from app.web import auth, annotator, requester, pages  # noqa: E402,F401

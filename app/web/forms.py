@@ -1,0 +1,50 @@
+"""Server-side forms (Flask-WTF): CSRF on every one, validation messages in the page."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import IntegerField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange
+
+EXAMPLE_CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Choices name="sentiment" toName="text" choice="single">
+    <Choice value="positive"/>
+    <Choice value="negative"/>
+    <Choice value="neutral"/>
+  </Choices>
+</View>"""
+
+
+class SignupForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(3, 64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=256)])
+    role = RadioField("I want to", choices=[("annotator", "label data and earn"),
+                                            ("requester", "get data labeled")],
+                      default="annotator", validators=[DataRequired()])
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class JobForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(1, 200)])
+    instructions = TextAreaField("Instructions (Markdown)", validators=[Length(max=50_000)])
+    label_config = TextAreaField("Labeling config (Label Studio XML)", default=EXAMPLE_CONFIG,
+                                 validators=[DataRequired()])
+    reward = IntegerField("Reward per accepted answer (token units)", default=10,
+                          validators=[NumberRange(min=0, max=10**15)])
+    overlap = IntegerField("Answers per item (overlap)", default=3,
+                           validators=[NumberRange(min=1, max=50)])
+    seconds_per_task = IntegerField("Your estimate of seconds per answer", default=30,
+                                    validators=[NumberRange(min=1, max=86_400)])
+
+
+class UploadForm(FlaskForm):
+    files = MultipleFileField("CSV, JSON or JSONL rows; image or audio files; or a zip of them")
+
+
+class ActionForm(FlaskForm):
+    """No fields: just the CSRF token for state-changing buttons."""

@@ -1,0 +1,170 @@
+"""Fixtures: the app on SQLite and (when TEST_DATABASE_URL is set) PostgreSQL, plus factories.
+
+Every database test runs once per backend. The schema comes from the migrations (never
+`create_all`), once per backend per session; each test starts from empty tables.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import db as _db
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+TEXT_CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Choices name="sentiment" toName="text" choice="single">
+    <Choice value="positive"/><Choice value="negative"/><Choice value="neutral"/>
+  </Choices>
+</View>"""
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url and IN_CI:
+        pytest.fail("CI must test PostgreSQL: set TEST_DATABASE_URL.")
+    return url
+
+
+def _migrate(url: str, tmp: Path) -> None:
+    from flask_migrate import upgrade
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:  # a clean slate: the schema must come from migrations alone
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    engine.dispose()
+    app = create_app(_config(url, tmp))
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+
+
+def _config(url: str, tmp: Path) -> dict[str, Any]:
+    return {
+        "ENV": "testing",
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "MEDIA_ROOT": str(tmp / "media"),
+        "WTF_CSRF_ENABLED": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 40, "max_overflow": 10} if url.startswith("postgres") else {},
+    }
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory) -> str:
+    """A migrated, empty database per backend."""
+    tmp = tmp_path_factory.mktemp(request.param)
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'test.sqlite'}"
+    else:
+        url = _postgres_url()
+        if not url:
+            pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (CI sets it).")
+    _migrate(url, tmp)
+    return url
+
+
+@pytest.fixture
+def app(database_url, tmp_path) -> Iterator[Flask]:
+    app = create_app(_config(database_url, tmp_path))
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _truncate_all()
+        _db.engine.dispose()
+
+
+def _truncate_all() -> None:
+    tables = [t.name for t in _db.metadata.sorted_tables]
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        else:
+            for table in reversed(tables):
+                conn.exec_driver_sql(f'DELETE FROM "{table}"')
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_counter = itertools.count(1)
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., Any]:
+    from annotation.accounts import create_user
+
+    def make(role: str = "annotator", username: str | None = None, password: str = PASSWORD):
+        user = create_user(username or f"{role}{next(_counter)}", password, role)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_job(db, make_user, app) -> Callable[..., Any]:
+    """A job with `n_items` text items; published unless `publish=False`."""
+    import json
+
+    from annotation.imports import UploadedFile, import_upload
+    from annotation.jobs import create_job, publish_job
+
+    def make(owner=None, *, n_items: int = 3, publish: bool = True, rows: list[dict] | None = None,
+             **overrides):
+        owner = owner or make_user("requester")
+        fields = {"title": "Sentiment", "label_config": TEXT_CONFIG, "reward": 10, "overlap": 3,
+                  **overrides}
+        job = create_job(owner, **fields)
+        rows = rows if rows is not None else [{"text": f"sentence {i}"} for i in range(n_items)]
+        if rows:
+            body = "\n".join(json.dumps(r) for r in rows).encode()
+            import_upload(owner, job, [UploadedFile("rows.jsonl", body)], media_root=app.config["MEDIA_ROOT"])
+        if publish:
+            publish_job(owner, job)
+        db.session.commit()
+        return job
+
+    return make
+
+
+@pytest.fixture
+def login(app) -> Callable[..., FlaskClient]:
+    """A fresh test client logged in as `user`."""
+
+    def log_in(user, password: str = PASSWORD) -> FlaskClient:
+        client = app.test_client()
+        response = client.post("/login", data={"username": user.username, "password": password})
+        assert response.status_code == 302, response.data
+        return client
+
+    return log_in
+
+
+def choices_result(value: str | list[str], control: str = "sentiment", to_name: str = "text") -> list[dict]:
+    values = [value] if isinstance(value, str) else value
+    return [{"from_name": control, "to_name": to_name, "type": "choices", "value": {"choices": values}}]
