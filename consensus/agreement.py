@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.metrics import cohen_kappa_score
 
 from consensus._base import check_answers
 from consensus.errors import InvalidAnswers
@@ -98,11 +97,14 @@ def fleiss_kappa(X, *, n_classes: int | None = None, unequal: str = "raise") -> 
 def pairwise_cohen_kappa(X, *, n_classes: int | None = None, min_shared: int = 10) -> float:
     """Mean Cohen's kappa over every pair of workers with at least ``min_shared`` tasks in common.
 
-    Each pair's kappa is ``sklearn.metrics.cohen_kappa_score`` over their
-    shared tasks (Cohen 1960). A pair whose kappa is undefined (both always
-    gave the same single label) is skipped. Returns NaN when no pair qualifies.
-    Pairs are found with one sparse product (worker x task incidence), so the
-    cost grows with the pairs that overlap, not with all ``n_workers^2`` pairs.
+    Each pair's kappa is Cohen's (1960) unweighted kappa over the tasks both
+    answered, the value ``sklearn.metrics.cohen_kappa_score`` gives (the tests
+    check that), but computed for all pairs at once: with ``L_c`` the sparse
+    worker x task indicator of label ``c``, ``L_c @ L_d.T`` holds every pair's
+    count of (c, d) answers, so the cost follows the overlapping pairs, not a
+    Python call per pair. A pair whose kappa is undefined (both always gave one
+    and the same label: chance agreement 1) is skipped. Returns NaN when no
+    pair qualifies.
     """
     if int(min_shared) < 1:
         raise InvalidAnswers(f"min_shared must be >= 1, got {min_shared}")
@@ -110,18 +112,24 @@ def pairwise_cohen_kappa(X, *, n_classes: int | None = None, min_shared: int = 1
     # One answer per (task, worker): duplicates are dropped, the first kept.
     _, first = np.unique(X[:, 0] * n_workers + X[:, 1], return_index=True)
     X = X[np.sort(first)]
-    inc = sp.csr_matrix((np.ones(len(X)), (X[:, 1], X[:, 0])), shape=(n_workers, n_tasks))
+    shape = (n_workers, n_tasks)
+    inc = sp.csr_matrix((np.ones(len(X)), (X[:, 1], X[:, 0])), shape=shape)
     shared = sp.triu(inc @ inc.T, k=1).tocoo()
     keep = shared.data >= min_shared
-    # Each worker's answers sorted by task, so a pair's shared tasks are one intersect1d.
-    X = X[np.lexsort((X[:, 0], X[:, 1]))]
-    bounds = np.searchsorted(X[:, 1], np.arange(n_workers + 1))
-    kappas = []
-    for a, b in zip(shared.row[keep], shared.col[keep]):
-        xa, xb = X[bounds[a]:bounds[a + 1]], X[bounds[b]:bounds[b + 1]]
-        _, ia, ib = np.intersect1d(xa[:, 0], xb[:, 0], assume_unique=True, return_indices=True)
-        la, lb = xa[ia, 2], xb[ib, 2]
-        if np.all(la == la[0]) and np.all(lb == la[0]):
-            continue  # chance agreement is 1: kappa is 0/0, undefined
-        kappas.append(cohen_kappa_score(la, lb, labels=np.arange(k)))
-    return float(np.mean(kappas)) if kappas else float("nan")
+    a, b = shared.row[keep], shared.col[keep]
+    if a.size == 0:
+        return float("nan")
+    by_label = [sp.csr_matrix((np.ones(int(m.sum())), (X[m, 1], X[m, 0])), shape=shape)
+                for m in (X[:, 2] == c for c in range(k))]
+    conf = np.empty((a.size, k, k))  # conf[p, c, d]: tasks where a said c and b said d
+    for c in range(k):
+        for d in range(k):
+            conf[:, c, d] = np.asarray((by_label[c] @ by_label[d].T)[a, b]).ravel()
+    n = conf.sum(axis=(1, 2))
+    observed = np.trace(conf, axis1=1, axis2=2) / n
+    chance = (conf.sum(axis=2) * conf.sum(axis=1)).sum(axis=1) / n**2
+    defined = ~np.isclose(chance, 1.0)
+    if not defined.any():
+        return float("nan")
+    kappa = (observed[defined] - chance[defined]) / (1.0 - chance[defined])
+    return float(kappa.mean())

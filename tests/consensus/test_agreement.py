@@ -1,5 +1,9 @@
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
 from consensus.agreement import fleiss_kappa, krippendorff_alpha, pairwise_cohen_kappa
@@ -90,6 +94,26 @@ def test_pairwise_cohen_kappa_is_the_mean_over_pairs_with_enough_overlap():
     assert pairwise_cohen_kappa(X, min_shared=20) == pytest.approx(k01)
     assert pairwise_cohen_kappa(X, min_shared=10) == pytest.approx((k01 + k02 + k12) / 3)
     assert np.isnan(pairwise_cohen_kappa(X, min_shared=41))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 4), st.integers(1, 8))
+def test_vectorized_pairwise_kappa_equals_sklearn_pair_by_pair(seed, k, min_shared):
+    rng = np.random.default_rng(seed)
+    answered = rng.random((5, 15)) < 0.7
+    labels = rng.integers(0, k, (5, 15))
+    X = np.array([(t, w, labels[w, t]) for w in range(5) for t in range(15) if answered[w, t]])
+    expected = []
+    for a, b in itertools.combinations(range(5), 2):
+        both = answered[a] & answered[b]
+        la, lb = labels[a, both], labels[b, both]
+        if both.sum() >= min_shared and not (np.all(la == la[0]) and np.all(lb == la[0])):
+            expected.append(cohen_kappa_score(la, lb, labels=np.arange(k)))
+    got = pairwise_cohen_kappa(X, n_classes=k, min_shared=min_shared)
+    if expected:
+        assert got == pytest.approx(np.mean(expected))
+    else:
+        assert np.isnan(got)
 
 
 def test_pairs_with_undefined_kappa_are_skipped():
