@@ -100,25 +100,45 @@ def _weighted_medoid(hyps: list[list[str]], w: np.ndarray) -> tuple[int, np.ndar
     return order[0], d
 
 
-def _task_texts(fit_one: Callable, X, texts, weights, n_tasks):
-    """Run ``fit_one(hyps, w) -> (tokens, confidence)`` per task; gather the results."""
-    X, groups = _group(X, texts)
-    w = _check_weights(weights, int(X[:, 1].max()) + 1)
-    n_tasks = max(int(X[:, 0].max()) + 1, n_tasks or 0)
-    out = [""] * n_tasks
-    conf = np.full(n_tasks, np.nan)
-    for t, rows in groups.items():
-        hyps = [toks for _, toks in rows]
-        ww = np.array([w[k] for k, _ in rows], dtype=float)
-        if ww.sum() <= 0:  # nobody has weight: count everyone equally
-            ww = np.ones(len(rows))
-        tokens, c = fit_one(hyps, ww)
-        out[t] = " ".join(tokens)
-        conf[t] = c
-    return out, conf
+class _TextAggregator:
+    """Shared ``fit``: group transcripts by task and run ``_fit_one`` on each group.
+
+    ``_fit_one(hyps, w) -> (tokens, confidence)`` gets the task's word lists and
+    their workers' weights (all ones when every weight is 0).
+
+    Fitted attributes: ``texts_`` (list[str], one per task, "" where nobody
+    answered) and ``confidence_`` ((n_tasks,) float, NaN where nobody answered).
+    """
+
+    _fit_one: Callable[[list[list[str]], np.ndarray], tuple[list[str], float]]
+
+    def fit(self, X, texts, *, weights=None, n_tasks=None):
+        """``X`` int ``(n, 2)`` of ``(task, worker)``; ``texts`` one string (or word list) per row.
+
+        ``weights``: optional ``(n_workers,)`` non-negative worker skills;
+        ``n_tasks``: report at least this many tasks (unanswered ones get "" and NaN).
+        """
+        X, groups = _group(X, texts)
+        w = _check_weights(weights, int(X[:, 1].max()) + 1)
+        n_tasks = max(int(X[:, 0].max()) + 1, n_tasks or 0)
+        out = [""] * n_tasks
+        conf = np.full(n_tasks, np.nan)
+        for t, rows in groups.items():
+            hyps = [toks for _, toks in rows]
+            ww = np.array([w[k] for k, _ in rows], dtype=float)
+            if ww.sum() <= 0:  # nobody has weight: count everyone equally
+                ww = np.ones(len(rows))
+            tokens, conf[t] = type(self)._fit_one(hyps, ww)
+            out[t] = " ".join(tokens)
+        self.texts_, self.confidence_ = out, conf
+        return self
+
+    def fit_predict(self, X, texts, *, weights=None, n_tasks=None) -> list[str]:
+        """Fit, then return ``texts_``."""
+        return self.fit(X, texts, weights=weights, n_tasks=n_tasks).texts_
 
 
-class TextMedoid:
+class TextMedoid(_TextAggregator):
     """Skill-weighted medoid transcript: the worker text closest to all the others.
 
     Model: pick, per item, the answer ``i`` minimising ``sum_j w_j d(i, j)`` where
@@ -129,31 +149,21 @@ class TextMedoid:
     ``confidence_ = 1 - weighted mean normalised distance`` of the others to it
     (1 when everyone agrees).
 
-    Attributes
-    ----------
-    texts_ : list[str], one per task ("" where nobody answered)
-    confidence_ : (n_tasks,) float
+    Fitted attributes: see :class:`_TextAggregator`.
 
     Example
     -------
-    >>> import numpy as np
-    >>> X = np.array([[0, 0], [0, 1], [0, 2]])
-    >>> TextMedoid().fit(X, ["a cat sat", "the cat sat", "the cat sat down"]).texts_
+    >>> texts = ["a cat sat", "the cat sat", "the cat sat down"]
+    >>> TextMedoid().fit_predict([[0, 0], [0, 1], [0, 2]], texts)
     ['the cat sat']
+    >>> TextMedoid().fit_predict([[0, 0], [0, 1], [0, 2]], texts, weights=[4, 1, 1])
+    ['a cat sat']
     """
 
-    def fit(self, X, texts, *, weights=None, n_tasks=None) -> "TextMedoid":
-        """``X`` int ``(n, 2)`` of ``(task, worker)``; ``texts`` one string (or word list) per row."""
-        self.texts_, self.confidence_ = _task_texts(_medoid_one, X, texts, weights, n_tasks)
-        return self
-
-    def fit_predict(self, X, texts, *, weights=None, n_tasks=None) -> list[str]:
-        return self.fit(X, texts, weights=weights, n_tasks=n_tasks).texts_
-
-
-def _medoid_one(hyps, w):
-    best, d = _weighted_medoid(hyps, w)
-    return hyps[best], 1.0 - float(np.average(d[best], weights=w))
+    @staticmethod
+    def _fit_one(hyps, w):
+        best, d = _weighted_medoid(hyps, w)
+        return hyps[best], 1.0 - float(np.average(d[best], weights=w))
 
 
 _NULL = None  # the null arc of a word transition network slot
@@ -220,7 +230,7 @@ def _rover_one(hyps, w):
     return out, float(np.mean(shares)) if shares else 1.0
 
 
-class ROVER:
+class ROVER(_TextAggregator):
     """ROVER: Recognizer Output Voting Error Reduction for crowd transcriptions.
 
     Model (Fiscus, "A post-processing system to yield reduced word error rates:
@@ -234,23 +244,14 @@ class ROVER:
     null winners are dropped from the output. ``confidence_`` is the mean
     winning weight share over the slots (1 when all transcripts agree).
 
-    Attributes
-    ----------
-    texts_ : list[str], one per task ("" where nobody answered)
-    confidence_ : (n_tasks,) float
+    Fitted attributes: see :class:`_TextAggregator`.
 
     Example
     -------
-    >>> import numpy as np
-    >>> X = np.array([[0, 0], [0, 1], [0, 2]])
-    >>> ROVER().fit(X, ["the cat sat", "the bat sat down", "a cat sat down"]).texts_
-    ['the cat sat down']
+    >>> rover = ROVER().fit([[0, 0], [0, 1], [0, 2], [1, 0], [1, 1]],
+    ...                     ["the cat sat", "the bat sat down", "a cat sat down", "hi", "hi"])
+    >>> rover.texts_, rover.confidence_.round(2).tolist()
+    (['the cat sat down', 'hi'], [0.75, 1.0])
     """
 
-    def fit(self, X, texts, *, weights=None, n_tasks=None) -> "ROVER":
-        """``X`` int ``(n, 2)`` of ``(task, worker)``; ``texts`` one string (or word list) per row."""
-        self.texts_, self.confidence_ = _task_texts(_rover_one, X, texts, weights, n_tasks)
-        return self
-
-    def fit_predict(self, X, texts, *, weights=None, n_tasks=None) -> list[str]:
-        return self.fit(X, texts, weights=weights, n_tasks=n_tasks).texts_
+    _fit_one = staticmethod(_rover_one)
