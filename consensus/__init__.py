@@ -13,6 +13,7 @@ This package imports nothing of Fairlabel's and nothing of Flask / SQLAlchemy.
 
 from .encoding import EncodedAnswers, encode_answers
 from .errors import ConsensusError, InvalidAnswers, NotFittedError
+from .auto import Auto
 from .dawid_skene import DawidSkene
 from .glad import GLAD
 from .ibcc import IBCC
@@ -29,6 +30,7 @@ AGGREGATORS = {
     "glad": GLAD,
     "mace": MACE,
     "ibcc": IBCC,
+    "auto": Auto,
 }
 
 __all__ = [
