@@ -11,6 +11,13 @@ from annotation.errors import InvalidCredentials
 from annotation.models import Role, User
 
 _hasher = PasswordHasher()
+
+
+def configure_password_hashing(**parameters: int) -> None:
+    """Set argon2 cost parameters (time_cost, memory_cost, parallelism); {} keeps the RFC 9106
+    defaults of argon2-cffi. Tests use the cheapest profile to stay fast."""
+    global _hasher
+    _hasher = PasswordHasher(**parameters)
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 MIN_PASSWORD_LENGTH = 8
 

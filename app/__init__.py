@@ -36,11 +36,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
+    login_manager.login_view = "web.login"
     login_manager.login_message = "Please log in to continue."
 
     import rewards  # noqa: F401  (connects settlement to annotation's signals)
+    from annotation.accounts import configure_password_hashing
     from annotation.models import User
+
+    configure_password_hashing(**app.config["PASSWORD_HASH_PARAMS"])
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:

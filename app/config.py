@@ -36,6 +36,8 @@ TOKEN_SYMBOL = "FLT"
 TOKEN_DECIMALS = 0
 # Seconds a requester expects one answer to take, used for the hourly estimate before answers exist.
 DEFAULT_SECONDS_PER_TASK = 30
+# argon2 cost overrides (time_cost, memory_cost in KiB, parallelism); empty = argon2-cffi's defaults.
+PASSWORD_HASH_PARAMS: dict = {}
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session: a long labeling session must not 400

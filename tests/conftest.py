@@ -57,6 +57,7 @@ def _config(url: str, tmp: Path) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "MEDIA_ROOT": str(tmp / "media"),
         "WTF_CSRF_ENABLED": False,
+        "PASSWORD_HASH_PARAMS": {"time_cost": 1, "memory_cost": 8, "parallelism": 1},
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 40, "max_overflow": 10} if url.startswith("postgres") else {},
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import IntegerField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange
 
 EXAMPLE_CONFIG = """<View>
@@ -18,9 +19,10 @@ EXAMPLE_CONFIG = """<View>
 
 class SignupForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(3, 64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=256)])
-    role = RadioField("I want to", choices=[("annotator", "label data and earn"),
-                                            ("requester", "get data labeled")],
+    password = PasswordField("Password", validators=[
+        DataRequired(), Length(min=8, max=256, message="Passwords need at least 8 and at most 256 characters.")])
+    role = RadioField("I want to", choices=[SelectChoice("annotator", "label data and earn"),
+                                            SelectChoice("requester", "get data labeled")],
                       default="annotator", validators=[DataRequired()])
 
 

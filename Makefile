@@ -1,0 +1,42 @@
+# Fairlabel — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+INSTANCE := instance
+export FLASK_APP := wsgi
+
+.PHONY: demo test install serve clean bench-scheduler bench-consensus
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# A development instance: SQLite under instance/, a random secret generated once, never committed.
+$(INSTANCE)/config.py:
+	mkdir -p $(INSTANCE)
+	$(BIN)/python -c "import secrets; print('ENV = \"development\"'); print(f'SECRET_KEY = \"{secrets.token_hex(32)}\"')" > $@
+
+## make demo: install, migrate the SQLite database, load the demo (once), serve on http://127.0.0.1:5000
+demo: install $(INSTANCE)/config.py
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+## make test: install what the tests need and run the whole suite
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-scheduler: install
+	$(BIN)/python bench/scheduler_load.py
+
+bench-consensus: install
+	$(BIN)/python bench/consensus_accuracy.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
