@@ -148,17 +148,28 @@ class SpanVote:
         return self
 
     def _worker_f1(self, task, worker, label, S, pairs, n_workers) -> np.ndarray:
-        consensus = {}
-        for t, (s, e, lab) in zip(self.tasks_.tolist(), self.spans_.tolist()):
-            consensus.setdefault(t, []).append((s, e, lab))
-        own = {}
-        for t, wk, lab, (s, e) in zip(task.tolist(), worker.tolist(), label.tolist(), S.tolist()):
-            if lab >= 0:
-                own.setdefault((t, wk), []).append((s, e, lab))
-        scores = np.zeros(n_workers)
-        counts = np.zeros(n_workers)
-        for t, wk in pairs.tolist():
-            scores[wk] += span_f1(own.get((t, wk), ()), consensus.get(t, ()))
-            counts[wk] += 1
+        """Mean over each worker's texts of :func:`span_f1` against the consensus, vectorized.
+
+        Spans are compared as whole rows ``(task, start, end, label)``; a worker's
+        repeated span counts once, as in the set-based :func:`span_f1`.
+        """
+        marked = label >= 0
+        own = np.unique(np.column_stack([task, worker, S, label])[marked], axis=0)
+        cons = np.column_stack([self.tasks_, self.spans_])
+        # Shared ids for span rows so membership is a 1-d isin.
+        both = np.concatenate([own[:, [0, 2, 3, 4]], cons]).reshape(-1, 4)
+        ids = np.unique(both, axis=0, return_inverse=True)[1].ravel()
+        hit = np.isin(ids[: len(own)], ids[len(own):])
+        # Per (task, worker) pair: predicted spans, true positives; per task: reference spans.
+        n_tasks = int(max(task.max(), pairs[:, 0].max())) + 1
+        pair_id = pairs[:, 0] * n_workers + pairs[:, 1]
+        flat = own[:, 0] * n_workers + own[:, 1]
+        predicted = np.bincount(flat, minlength=n_tasks * n_workers)[pair_id]
+        tp = np.bincount(flat, weights=hit, minlength=n_tasks * n_workers)[pair_id]
+        reference = np.bincount(self.tasks_, minlength=n_tasks)[pairs[:, 0]]
+        denom = predicted + reference
+        f1 = np.where(denom > 0, 2.0 * tp / np.maximum(denom, 1), 1.0)
+        scores = np.bincount(pairs[:, 1], weights=f1, minlength=n_workers)
+        counts = np.bincount(pairs[:, 1], minlength=n_workers)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(counts > 0, scores / counts, np.nan)

@@ -101,3 +101,26 @@ def test_renaming_workers_and_shuffling_rows_change_nothing(data):
 def test_bad_input_raises_invalid_answers(X, S, lengths, message):
     with pytest.raises(InvalidAnswers, match=message):
         SpanVote().fit(np.asarray(X), S, text_lengths=lengths)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_worker_f1_is_the_mean_span_f1_over_the_workers_texts(seed):
+    rng = np.random.default_rng(seed)
+    n = 15
+    X = np.column_stack([rng.integers(0, 3, n), rng.integers(0, 4, n), rng.integers(-1, 2, n)])
+    start = rng.integers(0, 6, n)
+    S = np.column_stack([start, start + rng.integers(1, 4, n)])
+    v = SpanVote().fit(X, S, text_lengths=[10, 10, 10], n_classes=2)
+    consensus = {t: [tuple(s) for s, tt in zip(v.spans_.tolist(), v.tasks_) if tt == t]
+                 for t in range(3)}
+    assert len(v.worker_f1_) == X[:, 1].max() + 1
+    for w in range(len(v.worker_f1_)):
+        texts = sorted({t for t, ww, _ in X.tolist() if ww == w})
+        if not texts:
+            assert np.isnan(v.worker_f1_[w])
+            continue
+        own = {t: [(s, e, lab) for (tt, ww, lab), (s, e) in zip(X.tolist(), S.tolist())
+                   if tt == t and ww == w and lab >= 0] for t in texts}
+        expected = np.mean([span_f1(own[t], consensus[t]) for t in texts])
+        assert v.worker_f1_[w] == pytest.approx(expected)
