@@ -118,7 +118,9 @@ def worker_quality(X, probas, *, y=None, errors=None, n_workers: int | None = No
     P[known] = 0.0
     P[np.flatnonzero(known), y[known]] = 1.0
 
-    count = lambda v=None: np.bincount(worker, weights=v, minlength=n_workers)  # noqa: E731
+    def count(per_answer=None):
+        return np.bincount(worker, weights=per_answer, minlength=n_workers)
+
     n_answers = count().astype(np.int64)
     on_gold = known[task]
     gold_total = np.bincount(worker[on_gold], minlength=n_workers)

@@ -9,8 +9,6 @@ import numpy as np
 from consensus.errors import InvalidAnswers
 from consensus.numeric import _check_codes, _check_weights
 
-Tokens = Sequence[str]
-
 
 def _tokens(text) -> list[str]:
     if isinstance(text, str):
