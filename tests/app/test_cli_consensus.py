@@ -112,6 +112,12 @@ def test_missing_file_and_missing_out(tmp_path, answers):
     assert result.exit_code == 2 and "--out" in result.output
 
 
+def test_unwritable_output_is_a_clean_error(answers, tmp_path):
+    result = _run(answers, "--method", "majority_vote", "--out", tmp_path / "no" / "such" / "o.csv")
+    assert result.exit_code == 1
+    assert "cannot write output" in result.output and "Traceback" not in result.output
+
+
 def test_conflicting_gold_is_refused(answers, tmp_path):
     gold = tmp_path / "gold.csv"
     gold.write_text("task,label\nt1,cat\nt1,dog\n")
