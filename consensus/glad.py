@@ -89,7 +89,7 @@ class GLAD(ConfusionAggregator):
     """GLAD by EM with L-BFGS M steps (hyperparameters: ``n_iter``, ``tol``, ``m_step_iter``,
     ``alpha_mean``)."""
 
-    def __init__(self, *, n_iter=50, tol=1e-6, m_step_iter=10, alpha_mean=1.0):
+    def __init__(self, *, n_iter=30, tol=1e-5, m_step_iter=5, alpha_mean=1.0):
         self.n_iter = n_iter
         self.tol = tol
         self.m_step_iter = m_step_iter
