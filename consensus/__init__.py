@@ -11,17 +11,20 @@ Typical use::
 This package imports nothing of Fairlabel's and nothing of Flask / SQLAlchemy.
 """
 
-from .encoding import EncodedAnswers, encode_answers
-from .errors import ConsensusError, InvalidAnswers, NotFittedError
 from .auto import Auto
 from .dawid_skene import DawidSkene
+from .encoding import EncodedAnswers, encode_answers
+from .errors import ConsensusError, InvalidAnswers, NotFittedError
 from .glad import GLAD
 from .ibcc import IBCC
+from .incremental import update_posterior
 from .mace import MACE
+from .majority_vote import MajorityVote
+from .multilabel import MultiLabelAggregator
 from .one_coin_dawid_skene import OneCoinDawidSkene
 from .wawa import Wawa
-from .majority_vote import MajorityVote
 
+#: name -> aggregator class, for the platform and the CLI to pick by name
 AGGREGATORS = {
     "majority_vote": MajorityVote,
     "wawa": Wawa,
@@ -35,14 +38,19 @@ AGGREGATORS = {
 
 __all__ = [
     "AGGREGATORS",
+    "Auto",
     "ConsensusError",
-    "EncodedAnswers",
-    "InvalidAnswers",
     "DawidSkene",
+    "EncodedAnswers",
+    "GLAD",
     "IBCC",
+    "InvalidAnswers",
+    "MACE",
+    "MajorityVote",
+    "MultiLabelAggregator",
+    "NotFittedError",
     "OneCoinDawidSkene",
     "Wawa",
-    "MajorityVote",
-    "NotFittedError",
     "encode_answers",
+    "update_posterior",
 ]

@@ -26,9 +26,10 @@ Example:
 
 >>> import numpy as np
 >>> from consensus import GLAD
->>> X = np.array([[0, 0, 1], [0, 1, 1], [0, 2, 0], [1, 0, 0], [1, 1, 0], [1, 2, 0]])
+>>> X = np.array([[0, 0, 1], [0, 1, 1], [0, 2, 0], [1, 0, 0], [1, 1, 0], [1, 2, 1],
+...               [2, 0, 1], [2, 1, 1], [2, 2, 1], [3, 0, 0], [3, 1, 0], [3, 2, 0]])
 >>> GLAD().fit_predict(X).tolist()
-[1, 0]
+[1, 0, 1, 0]
 """
 
 from __future__ import annotations
