@@ -55,7 +55,7 @@ def import_upload(
     if not files:
         raise InvalidUpload("Choose at least one file to upload.")
     spec = job_spec(job)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[str, dict[str, Any]]] = []  # (where it came from, row)
     media: list[UploadedFile] = []
     for upload in files:
         suffix = PurePosixPath(upload.filename).suffix.lower()
@@ -71,7 +71,7 @@ def import_upload(
                 "image or audio files, or a .zip of them.",
                 file=upload.filename,
             )
-    item_data = [_check_row(spec, row, n) for n, row in enumerate(rows, start=1)]
+    item_data = [_check_row(spec, row, where) for where, row in rows]
     if media:
         item_data.extend(_media_items(spec, job, media, media_root))
     if not item_data:
@@ -89,7 +89,7 @@ def import_upload(
     return items
 
 
-def _parse_rows(upload: UploadedFile, suffix: str) -> list[dict[str, Any]]:
+def _parse_rows(upload: UploadedFile, suffix: str) -> list[tuple[str, dict[str, Any]]]:
     name = upload.filename
     try:
         text = upload.data.decode("utf-8-sig")
@@ -107,7 +107,7 @@ def _parse_rows(upload: UploadedFile, suffix: str) -> list[dict[str, Any]]:
             payload = [payload]
         if not isinstance(payload, list):
             raise InvalidUpload(f"{name}: expected a JSON list of objects.", file=name)
-        return [_unwrap_task(name, row, n) for n, row in enumerate(payload, start=1)]
+        return [(f"{name}: item {n}", _unwrap_task(name, row, n)) for n, row in enumerate(payload, start=1)]
     rows = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -117,7 +117,7 @@ def _parse_rows(upload: UploadedFile, suffix: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             raise InvalidUpload(f"{name}: line {line_no} is not valid JSON: {exc.msg}.",
                                 file=name, line=line_no) from None
-        rows.append(_unwrap_task(name, row, line_no))
+        rows.append((f"{name}: line {line_no}", _unwrap_task(name, row, line_no)))
     return rows
 
 
@@ -130,7 +130,7 @@ def _unwrap_task(name: str, row: Any, position: int) -> dict[str, Any]:
     return row
 
 
-def _parse_csv(name: str, text: str) -> list[dict[str, Any]]:
+def _parse_csv(name: str, text: str) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise InvalidUpload(f"{name}: the CSV has no header row.", file=name)
@@ -147,42 +147,42 @@ def _parse_csv(name: str, text: str) -> list[dict[str, Any]]:
             data: dict[str, Any] = {k: v for k, v in row.items() if not k.startswith(GOLD_PREFIX)}
             if gold:
                 data[GOLD_KEY] = gold
-            rows.append(data)
+            rows.append((f"{name}: line {reader.line_num}", data))
     except csv.Error as exc:
         raise InvalidUpload(f"{name}: line {reader.line_num}: {exc}.", file=name) from None
     return rows
 
 
-def _check_row(spec: LabelSpec, row: dict[str, Any], n: int) -> tuple[dict[str, Any], dict | None]:
+def _check_row(spec: LabelSpec, row: dict[str, Any], where: str) -> tuple[dict[str, Any], dict | None]:
     gold = row.pop(GOLD_KEY, None)
     missing = [v for v in spec.variables if row.get(v) in (None, "")]
     if missing:
         raise InvalidUpload(
-            f"Row {n}: missing field {missing[0]!r}; the labeling config reads "
+            f"{where}: missing field {missing[0]!r}; the labeling config reads "
             f"{', '.join('$' + v for v in spec.variables)}.",
-            row=n, field=missing[0],
+            row=where, field=missing[0],
         )
-    return row, (_check_gold(spec, gold, n) if gold is not None else None)
+    return row, (_check_gold(spec, gold, where) if gold is not None else None)
 
 
-def _check_gold(spec: LabelSpec, gold: Any, n: int) -> dict[str, list[str]]:
+def _check_gold(spec: LabelSpec, gold: Any, n: str) -> dict[str, list[str]]:
     if not isinstance(gold, dict) or not gold:
-        raise InvalidUpload(f"Row {n}: {GOLD_KEY} must map control names to choices.", row=n)
+        raise InvalidUpload(f"{n}: {GOLD_KEY} must map control names to choices.", row=n)
     checked: dict[str, list[str]] = {}
     for control_name, value in gold.items():
         control = spec.control(control_name)
         if control is None:
-            raise InvalidUpload(f"Row {n}: gold names {control_name!r}, which is not a control.", row=n)
+            raise InvalidUpload(f"{n}: gold names {control_name!r}, which is not a control.", row=n)
         choices = [value] if isinstance(value, str) else value
         if (not isinstance(choices, list) or not choices
                 or any(c not in control.choices for c in choices)
                 or (not control.multiple and len(choices) != 1)):
-            raise InvalidUpload(f"Row {n}: gold {value!r} is not a valid answer for "
+            raise InvalidUpload(f"{n}: gold {value!r} is not a valid answer for "
                                 f"{control_name!r}.", row=n)
         checked[control_name] = sorted(set(choices), key=control.choices.index)
     missing = [c.name for c in spec.controls if c.name not in checked]
     if missing:
-        raise InvalidUpload(f"Row {n}: gold has no answer for {missing[0]!r}.", row=n)
+        raise InvalidUpload(f"{n}: gold has no answer for {missing[0]!r}.", row=n)
     return checked
 
 

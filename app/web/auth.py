@@ -64,4 +64,5 @@ def logout():
 
 @web.app_context_processor
 def inject_forms():
-    return {"action_form": ActionForm(), "current_user": current_user}
+    # formdata=None: the buttons never read the request body (which may be the failed upload).
+    return {"action_form": ActionForm(formdata=None), "current_user": current_user}

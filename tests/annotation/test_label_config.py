@@ -1,0 +1,76 @@
+"""Labeling configs: parsed by label-studio-sdk, narrowed to what we serve, errors that say where."""
+import pytest
+
+from annotation.errors import InvalidAnswer, InvalidConfig
+from annotation.label_config import normalize_answer, parse_label_config, result_from_choices
+
+MULTI = """<View><Image name="img" value="$image"/>
+<Choices name="tags" toName="img" choice="multiple"><Choice value="cat"/><Choice value="dog"/>
+<Choice value="bird"/></Choices></View>"""
+
+
+def test_text_single_choice_spec():
+    spec = parse_label_config("""<View><Text name="t" value="$text"/>
+      <Choices name="s" toName="t"><Choice value="yes"/><Choice value="no"/></Choices></View>""")
+    assert spec.variables == ("text",)
+    assert [(o.name, o.kind) for o in spec.objects] == [("t", "text")]
+    (control,) = spec.controls
+    assert (control.name, control.to_name, control.multiple, control.choices) == ("s", "t", False, ("yes", "no"))
+
+
+def test_audio_and_multiple_choice():
+    spec = parse_label_config(MULTI.replace("Image", "Audio"))
+    assert spec.media_variables == {"image": "audio"}
+    assert spec.controls[0].multiple
+
+
+@pytest.mark.parametrize("xml, fragment", [
+    ("", "empty"),
+    ('<View><Text name="t" value="$text"', "line 1, column"),
+    ('<View><Text name="t" value="$text"/><Choices name="c" toName="nope"><Choice value="a"/>'
+     '<Choice value="b"/></Choices></View>', 'toName="nope" not found'),
+    ('<View><Text name="t" value="$text"/><Labels name="l" toName="t"><Label value="a"/></Labels></View>',
+     "not supported yet"),
+    ('<View><Text name="t" value="$text"/><Choices name="c" toName="t"><Choice value="a"/></Choices></View>',
+     "at least two"),
+    ('<View><Text name="t" value="plain"/><Choices name="c" toName="t"><Choice value="a"/>'
+     '<Choice value="b"/></Choices></View>', 'value="$field"'),
+    ('<View><Text name="t" value="$text"/></View>', "no control"),
+])
+def test_invalid_configs_say_what_and_where(xml, fragment):
+    with pytest.raises(InvalidConfig) as caught:
+        parse_label_config(xml)
+    assert fragment in caught.value.message
+
+
+def _region(choices, name="tags"):
+    return {"from_name": name, "to_name": "img", "type": "choices", "value": {"choices": choices}}
+
+
+def test_answers_normalize_to_config_order():
+    spec = parse_label_config(MULTI)
+    assert normalize_answer(spec, [_region(["bird", "cat"])]) == {"tags": ["cat", "bird"]}
+    assert result_from_choices(spec, {"tags": ["cat"]}) == [_region(["cat"])]
+
+
+@pytest.mark.parametrize("result, fragment", [
+    ("nope", "must be a list"),
+    ([], "has no choice"),
+    ([_region(["fish"])], "'fish' is not a choice"),
+    ([_region([])], "at least one"),
+    ([_region(["cat", "cat"])], "repeats"),
+    ([_region(["cat"]), _region(["dog"])], "answered twice"),
+    ([_region(["cat"], name="other")], "not a control"),
+    ([{**_region(["cat"]), "type": "labels"}], "type must be"),
+    ([{**_region(["cat"]), "value": {"choices": "cat"}}], "list of strings"),
+])
+def test_bad_answers_say_why(result, fragment):
+    with pytest.raises(InvalidAnswer) as caught:
+        normalize_answer(parse_label_config(MULTI), result)
+    assert fragment in caught.value.message
+
+
+def test_single_choice_takes_exactly_one():
+    spec = parse_label_config(MULTI.replace('choice="multiple"', 'choice="single"'))
+    with pytest.raises(InvalidAnswer, match="exactly one"):
+        normalize_answer(spec, [_region(["cat", "dog"])])
