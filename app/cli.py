@@ -99,10 +99,7 @@ def demo_load_command() -> None:
 
 
 def register(app: Flask) -> None:
-    for group in (annotation_cli, users_cli, rewards_cli, demo_cli):
+    from app.cli_consensus import consensus_group
+
+    for group in (annotation_cli, users_cli, rewards_cli, demo_cli, consensus_group):
         app.cli.add_command(group)
-    try:
-        from app.cli_consensus import consensus_group
-    except ImportError:  # pragma: no cover - only while the consensus CLI is being built
-        return
-    app.cli.add_command(consensus_group)
