@@ -101,7 +101,9 @@ def earnings_of(worker: User) -> Earnings:
 
 
 def answer_history(worker: User, *, limit: int = 100) -> list[tuple[Answer, Job]]:
-    return list(db.session.execute(
+    # Rows unpack like tuples; Result.tuples() is deprecated since SQLAlchemy 2.1.
+    rows = db.session.execute(
         db.select(Answer, Job).join(Job, Job.id == Answer.job_id)
         .where(Answer.worker_id == worker.id).order_by(Answer.id.desc()).limit(limit)
-    ).tuples())
+    )
+    return [(answer, job) for answer, job in rows]
