@@ -211,7 +211,10 @@ class BaseAggregator:
         X, y, n_tasks, n_workers, k = fit_inputs(X, y, n_classes)
         self.n_tasks_, self.n_workers_, self.n_classes_ = n_tasks, n_workers, k
         self._fit(X, y, n_tasks, n_workers, k)
-        self.probas_ = clamp_gold(np.asarray(self.probas_, dtype=np.float64), y)
+        probas = np.array(self.probas_, dtype=np.float64)
+        # a task code with no answers (and no gold) gets exactly the fitted class prior
+        probas[~task_mask(X, y, n_tasks)] = self.priors_
+        self.probas_ = clamp_gold(probas, y)
         self.labels_ = self.probas_.argmax(axis=1)
         return self
 

@@ -8,7 +8,9 @@ Integration of Labels from Labelers of Unknown Expertise", NIPS 2009)::
     otherwise l_tw is uniform over the K - 1 wrong classes
 
 ``alpha_w`` is worker ability (negative = adversarial), ``beta_t`` task easiness.
-Priors as in the paper: ``alpha_w ~ N(alpha_mean, 1)``, ``b_t ~ N(0, 1)``.
+Priors as in the paper: ``alpha_w ~ N(alpha_mean, 1)``, ``b_t ~ N(0, 1)``, and a *given*
+class prior -- uniform unless ``learn_priors=True`` (a learned prior can run away to
+the majority class when abilities are low).
 
 EM from majority-vote shares.  E step: ``log q(z_t = k) = log prior_k +
 Σ_a [l_a = k] (log σ(x_a) - log((1 - σ(x_a)) / (K - 1)))`` + a term constant in ``k``,
@@ -88,9 +90,10 @@ def _m_step(X, p, alpha, b, n_tasks, n_workers, n_classes, alpha_mean, maxiter):
 
 class GLAD(ConfusionAggregator):
     """GLAD by EM with L-BFGS M steps (hyperparameters: ``n_iter``, ``tol``, ``m_step_iter``,
-    ``alpha_mean``)."""
+    ``alpha_mean``, ``learn_priors``)."""
 
-    def __init__(self, *, n_iter=30, tol=1e-5, m_step_iter=5, alpha_mean=1.0):
+    def __init__(self, *, n_iter=30, tol=1e-5, m_step_iter=5, alpha_mean=1.0, learn_priors=False):
+        self.learn_priors = learn_priors
         self.n_iter = n_iter
         self.tol = tol
         self.m_step_iter = m_step_iter
@@ -108,8 +111,11 @@ class GLAD(ConfusionAggregator):
             alpha, b, _ = _m_step(
                 X, p, alpha, b, n_tasks, n_workers, n_classes, self.alpha_mean, self.m_step_iter
             )
-            priors = probas[mask].sum(axis=0) + 1e-2
-            priors /= priors.sum()
+            if self.learn_priors:
+                priors = probas[mask].sum(axis=0) + 1e-2
+                priors /= priors.sum()
+            else:
+                priors = np.full(n_classes, 1.0 / n_classes)
             probas, loglik = _e_step(X, alpha, b, np.log(priors), y, n_tasks, n_classes)
             history.append(-loglik / X.shape[0])
             if it > 1 and abs(history[-2] - history[-1]) <= self.tol * max(1.0, abs(history[-1])):

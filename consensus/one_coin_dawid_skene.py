@@ -12,6 +12,10 @@ a Beta(a, b) smoothing (default ``a = b = 1``, i.e. Laplace) that keeps a worker
 one answer away from 0 or 1.  With few parameters per worker it is robust on sparse
 data but cannot model class-specific confusions.
 
+The class prior is uniform unless ``learn_priors=True``: with one symmetric accuracy per
+worker, a learned prior can run away to the majority class (it explains answers "for
+free" when workers look mediocre), overruling even unanimous items.
+
 Example:
 
 >>> import numpy as np
@@ -44,18 +48,22 @@ def one_coin_errors(skills, n_classes):
     return errors
 
 
-def _m_step(X, probas, mask, n_workers, a, b):
+def _m_step(X, probas, mask, n_workers, a, b, learn_priors):
     agree = np.bincount(X[:, 1], weights=probas[X[:, 0], X[:, 2]], minlength=n_workers)
     n = np.bincount(X[:, 1], minlength=n_workers)
     skills = (agree + a) / (n + a + b)
+    if not learn_priors:
+        return skills, np.full(probas.shape[1], 1.0 / probas.shape[1])
     priors = probas[mask].sum(axis=0) + 1e-2
     return skills, priors / priors.sum()
 
 
 class OneCoinDawidSkene(ConfusionAggregator):
-    """One accuracy per worker, EM (hyperparameters: ``n_iter``, ``tol``, ``a``, ``b``)."""
+    """One accuracy per worker, EM (hyperparameters: ``n_iter``, ``tol``, ``a``, ``b``,
+    ``learn_priors``)."""
 
-    def __init__(self, *, n_iter=100, tol=1e-6, a=1.0, b=1.0):
+    def __init__(self, *, n_iter=100, tol=1e-6, a=1.0, b=1.0, learn_priors=False):
+        self.learn_priors = learn_priors
         self.n_iter = n_iter
         self.tol = tol
         self.a = a
@@ -66,14 +74,14 @@ class OneCoinDawidSkene(ConfusionAggregator):
         mask = task_mask(X, y, n_tasks)
 
         def m_step(probas):
-            skills, priors = _m_step(X, probas, mask, n_workers, self.a, self.b)
+            skills, priors = _m_step(X, probas, mask, n_workers, self.a, self.b, self.learn_priors)
             errors = one_coin_errors(skills, n_classes)
             return np.log(np.maximum(errors, _FLOOR)), np.log(priors), 0.0
 
         probas, self.n_iter_, self.loss_history_ = run_em(
             index, mv_init(X, y, n_tasks, n_classes), y, m_step, n_iter=self.n_iter, tol=self.tol
         )
-        skills, self.priors_ = _m_step(X, probas, mask, n_workers, self.a, self.b)
+        skills, self.priors_ = _m_step(X, probas, mask, n_workers, self.a, self.b, self.learn_priors)
         self.errors_ = one_coin_errors(skills, n_classes)
         self.probas_ = probas
         self.skills_ = skills
