@@ -54,17 +54,23 @@ def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = Sched
     )
     if held is not None:
         return held
-    release_expired_leases(job, now=now)
+    released = release_expired_leases(job, now=now)
     already_seen = exists().where(Assignment.item_id == Item.id, Assignment.worker_id == worker.id)
+    candidate = (
+        db.select(Item.id)
+        .where(Item.job_id == job.id, Item.is_complete.is_(False),
+               Item.n_taken < job.overlap, ~already_seen)
+        .order_by(Item.n_taken.desc(), Item.id)
+        .limit(1)
+    )
     for _ in range(MAX_PICK_ATTEMPTS):
-        item_id = db.session.scalar(
-            db.select(Item.id)
-            .where(Item.job_id == job.id, Item.is_complete.is_(False),
-                   Item.n_taken < job.overlap, ~already_seen)
-            .order_by(Item.n_taken.desc(), Item.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+        item_id = db.session.scalar(candidate.with_for_update(skip_locked=True))
+        if item_id is None and not released:
+            # SKIP LOCKED also skips items that are merely busy: an answer in flight holds its
+            # item's row until it commits. Before saying "nothing left", wait for those. Only a
+            # transaction that holds no item rows waits (released nothing above), so it cannot
+            # be part of a deadlock cycle.
+            item_id = db.session.scalar(candidate.with_for_update())
         if item_id is None:
             return None
         taken = db.session.execute(
