@@ -18,7 +18,7 @@ from app.extensions import db, utcnow
 from annotation.jobs import job_spec
 from annotation.label_config import LabelSpec
 from annotation.models import Answer, AnswerStatus, Item, Job
-from annotation.signals import answer_decided
+from annotation.signals import answers_decided
 from consensus import AGGREGATORS, encode_answers
 
 TIE_TOLERANCE = 1e-9
@@ -86,8 +86,8 @@ def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = N
             answer.status = AnswerStatus.ACCEPTED
         decided.append(answer)
     db.session.flush()
-    for answer in decided:
-        answer_decided.send(answer)
+    if decided:
+        answers_decided.send(job, answers=decided)
     return decided
 
 

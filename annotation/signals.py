@@ -10,5 +10,6 @@ _signals = Namespace()
 slots_opened = _signals.signal("slots-opened")
 #: sender=job — the job closed; nothing more will be answered.
 job_closed = _signals.signal("job-closed")
-#: sender=answer — consensus accepted or rejected this answer.
-answer_decided = _signals.signal("answer-decided")
+#: sender=job, answers=list — consensus accepted or rejected these answers (one batch per decision,
+#: so a listener can prepare everything it needs before it takes any lock).
+answers_decided = _signals.signal("answers-decided")

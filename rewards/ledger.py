@@ -1,7 +1,7 @@
 """Posting transfers on the double-entry ledger."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import update
@@ -76,6 +76,19 @@ def post_transfer(key: str, legs: Mapping[LedgerAccount, int], *, kind: str,
     for account in amounts:
         db.session.refresh(account, ["balance"])
     return transfer
+
+
+def lock_accounts(accounts: Iterable[LedgerAccount]) -> None:
+    """Row-lock `accounts` in id order (PostgreSQL; SQLite already serializes writers).
+
+    A transaction that posts several transfers calls this first with every account they touch:
+    locks taken transfer by transfer would interleave (worker A then escrow, escrow then worker B)
+    and two such transactions could deadlock.
+    """
+    ids = sorted({a.id for a in accounts})
+    if ids:
+        db.session.execute(db.select(LedgerAccount.id).where(LedgerAccount.id.in_(ids))
+                           .order_by(LedgerAccount.id).with_for_update())
 
 
 def _check_replay(existing: LedgerTransfer, amounts: Mapping[LedgerAccount, int]) -> None:

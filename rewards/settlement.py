@@ -10,8 +10,8 @@ from typing import Any
 
 from app.extensions import db
 from annotation.models import Answer, AnswerStatus, Job, User
-from annotation.signals import answer_decided, job_closed, slots_opened
-from rewards.ledger import balance_of, get_account, post_transfer
+from annotation.signals import answers_decided, job_closed, slots_opened
+from rewards.ledger import balance_of, get_account, lock_accounts, post_transfer
 
 
 def treasury():
@@ -49,17 +49,26 @@ def fund_job(job: Job, slots: int, **_: Any) -> None:
     )
 
 
-@answer_decided.connect
-def pay_answer(answer: Answer, **_: Any) -> None:
-    """An accepted answer earns its job's reward, from the job's budget."""
-    if answer.status is not AnswerStatus.ACCEPTED or answer.job.reward == 0:
+@answers_decided.connect
+def pay_answers(job: Job, answers: list[Answer], **_: Any) -> None:
+    """Accepted answers earn their job's reward, from the job's budget.
+
+    Every account is fetched (or created), then all are locked in id order, before the first
+    balance moves: creating an account takes a unique-index lock, and taking locks transfer by
+    transfer would interleave them — either could deadlock two requests on PostgreSQL.
+    """
+    accepted = sorted((a for a in answers if a.status is AnswerStatus.ACCEPTED), key=lambda a: a.id)
+    if job.reward == 0 or not accepted:
         return
-    reward = answer.job.reward
-    post_transfer(
-        f"answer:{answer.id}:reward",
-        {job_account(answer.job): -reward, worker_account(answer.worker_id): reward},
-        kind="reward", memo={"answer_id": answer.id, "job_id": answer.job_id},
-    )
+    escrow = job_account(job)
+    workers = {w: worker_account(w) for w in sorted({a.worker_id for a in accepted})}
+    lock_accounts([escrow, *workers.values()])
+    for answer in accepted:
+        post_transfer(
+            f"answer:{answer.id}:reward",
+            {escrow: -job.reward, workers[answer.worker_id]: job.reward},
+            kind="reward", memo={"answer_id": answer.id, "job_id": job.id},
+        )
 
 
 @job_closed.connect
