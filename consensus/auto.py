@@ -3,7 +3,7 @@
 Model (Bayesian Dawid–Skene / IBCC, Kim & Ghahramani, AISTATS 2012, with an
 empirical-Bayes prior in the spirit of community-based BCC, Venanzi et al., WWW 2014)::
 
-    z_t ~ Categorical(kappa),          kappa ~ Dirichlet(1)
+    z_t ~ Categorical(kappa),          kappa ~ Dirichlet(1 + class_prior_tasks)
     pi_w[k, :] ~ Dirichlet(strength * m_w[k, :])
     l_tw | z_t = k ~ Categorical(pi_w[k, :])
 
@@ -24,6 +24,11 @@ become uninformative, "always the same label" and adversarial (label-permuting)
 workers are learned, the latter even used.  ``strength`` (pseudo-answers per confusion
 row, default 2) sets how many answers per row a worker needs before its own matrix
 dominates.
+
+The class proportions get a symmetric Dirichlet worth ``class_prior_tasks`` (10)
+pseudo-tasks per class: negligible on real jobs, but on a tiny job (a few items, one
+answer each, no overlap) it stops the learned class prior from running away to the
+majority class and overruling unanimous items -- a collapse hypothesis found.
 
 Fitting: EM on the posterior-mean (MAP-like) confusion ``alpha / alpha.sum()`` with
 ``alpha = strength * m_w + expected counts``, starting from majority-vote shares, so it
@@ -83,12 +88,14 @@ def prior_mean(counts, base, skill_prior):
 
 class Auto(ConfusionAggregator):
     """Hierarchical-prior Dawid–Skene (hyperparameters: ``strength``, ``skill_prior``,
-    ``base_diag``, ``base_off``, ``n_iter``, ``tol``, ``random_state`` (unused))."""
+    ``base_diag``, ``base_off``, ``n_iter``, ``tol``, ``class_prior_tasks``,
+    ``random_state`` (unused))."""
 
     def __init__(
         self, *, strength=2.0, skill_prior=2.0, base_diag=1.0, base_off=0.1, n_iter=100,
-        tol=1e-6, random_state=None,
+        tol=1e-6, class_prior_tasks=10.0, random_state=None,
     ):
+        self.class_prior_tasks = class_prior_tasks
         self.strength = strength
         self.skill_prior = skill_prior
         self.base_diag = base_diag
@@ -103,19 +110,24 @@ class Auto(ConfusionAggregator):
         mean, population = prior_mean(counts, base, self.skill_prior)
         alpha = self.strength * mean + counts
         errors = alpha / alpha.sum(axis=-1, keepdims=True)
-        nu = 1.0 + probas[mask].sum(axis=0)
+        # symmetric Dirichlet prior on class proportions worth ``class_prior_tasks``
+        # pseudo-tasks per class: it keeps small jobs near uniform (where a learned prior
+        # can run away and overrule unanimous items) and fades on big ones
+        nu = self._class_prior + probas[mask].sum(axis=0)
         return errors, nu / nu.sum(), population
 
     def _fit(self, X, y, n_tasks, n_workers, n_classes):
         index = AnswerIndex(X, n_tasks, n_workers, n_classes)
         mask = task_mask(X, y, n_tasks)
+        init = mv_init(X, y, n_tasks, n_classes)
+        self._class_prior = 1.0 + self.class_prior_tasks
 
         def m_step(probas):
             errors, priors, _ = self._posterior(index, probas, mask)
             return np.log(errors), np.log(priors), 0.0
 
         probas, self.n_iter_, self.loss_history_ = run_em(
-            index, mv_init(X, y, n_tasks, n_classes), y, m_step, n_iter=self.n_iter, tol=self.tol
+            index, init, y, m_step, n_iter=self.n_iter, tol=self.tol
         )
         self.errors_, self.priors_, self.population_errors_ = self._posterior(index, probas, mask)
         self.probas_ = probas

@@ -8,8 +8,10 @@ Model (the "one-coin" restriction of Dawid & Skene 1979, as in Zhang et al.,
                           = (1 - s_w)/(K-1) otherwise
 
 EM from majority-vote shares.  M step: ``s_w = (Σ_a P(z_t = l_a) + a) / (n_w + a + b)``,
-a Beta(a, b) smoothing (default ``a = b = 1``, i.e. Laplace) that keeps a worker with
-one answer away from 0 or 1.  With few parameters per worker it is robust on sparse
+a Beta(a, b) prior (default ``a = 2, b = 1``: "workers are right more often than not")
+that keeps a worker with one answer away from 0 or 1 and, by leaning to the diagonal,
+breaks the symmetric fixed point ``s_w = 1/2`` that symmetric smoothing falls into when
+workers have only a few answers each.  With few parameters per worker it is robust on sparse
 data but cannot model class-specific confusions.
 
 The class prior is uniform unless ``learn_priors=True``: with one symmetric accuracy per
@@ -62,7 +64,7 @@ class OneCoinDawidSkene(ConfusionAggregator):
     """One accuracy per worker, EM (hyperparameters: ``n_iter``, ``tol``, ``a``, ``b``,
     ``learn_priors``)."""
 
-    def __init__(self, *, n_iter=100, tol=1e-6, a=1.0, b=1.0, learn_priors=False):
+    def __init__(self, *, n_iter=100, tol=1e-6, a=2.0, b=1.0, learn_priors=False):
         self.learn_priors = learn_priors
         self.n_iter = n_iter
         self.tol = tol

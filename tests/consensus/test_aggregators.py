@@ -1,5 +1,7 @@
 """One contract suite over every registered aggregator (design.md section 4)."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +11,7 @@ from consensus import AGGREGATORS, ConsensusError, InvalidAnswers, NotFittedErro
 
 NAMES = sorted(AGGREGATORS)
 CONFUSION = [n for n in NAMES if n not in ("majority_vote", "wawa")]
-HYP = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HYP = settings(max_examples=int(os.environ.get("CONSENSUS_HYPOTHESIS_EXAMPLES", 10)), derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def make(name):
