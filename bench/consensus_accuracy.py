@@ -103,13 +103,18 @@ def main(argv=None):
     ap.add_argument("--crowdkit-python", default=str(REPO / ".venv-crowdkit/bin/python"))
     ap.add_argument("--no-crowdkit", action="store_true")
     ap.add_argument("--json", help="also write raw results here")
+    ap.add_argument("--crowdkit-json", help="reuse the crowd-kit side of an earlier --json "
+                    "output instead of re-running it (crowd-kit's side takes ~10 min here)")
     args = ap.parse_args(argv)
 
     data = Path(args.data)
     datasets = sorted(p for p in data.iterdir() if (p / "labels.csv").exists())
     names = [p.name for p in datasets]
     ours = run_ours(datasets)
-    ck = {} if args.no_crowdkit else run_crowdkit(args.crowdkit_python, data)
+    if args.crowdkit_json:
+        ck = json.loads(Path(args.crowdkit_json).read_text())["crowd-kit"]
+    else:
+        ck = {} if args.no_crowdkit else run_crowdkit(args.crowdkit_python, data)
 
     cols = [("ours", m) for m in AGGREGATORS] + [("crowd-kit", m) for m in CK_METHODS if ck]
     header = [m if side == "ours" else f"ck {CK_SHORT[m]}" for side, m in cols]

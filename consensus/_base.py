@@ -46,13 +46,7 @@ def check_answers(X, n_classes=None):
         )
     if arr.shape[0] == 0:
         raise InvalidAnswers("no answers: need at least one (task, worker, label) row")
-    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
-        raise InvalidAnswers(f"answer codes must be integers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise InvalidAnswers("answer codes contain NaN or infinity")
-        if np.any(arr != np.round(arr)):
-            raise InvalidAnswers("answer codes must be whole numbers")
+    _check_integral(arr, "answer codes")
     if np.any(arr < 0):
         col = ("task", "worker", "label")[int(np.argwhere(arr < 0)[0, 1])]
         raise InvalidAnswers(f"answer codes must be >= 0; found a negative {col} code")
@@ -62,6 +56,17 @@ def check_answers(X, n_classes=None):
     max_label = int(out[:, 2].max())
     n_classes = _check_n_classes(n_classes, max_label)
     return out, n_tasks, n_workers, n_classes
+
+
+def _check_integral(arr, what):
+    """Integer dtype, or floats that are finite whole numbers; else InvalidAnswers."""
+    if arr.dtype.kind not in "iuf":
+        raise InvalidAnswers(f"{what} must be integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise InvalidAnswers(f"{what} contain NaN or infinity")
+        if np.any(arr != np.round(arr)):
+            raise InvalidAnswers(f"{what} must be whole numbers")
 
 
 def _check_n_classes(n_classes, max_label):
@@ -84,13 +89,8 @@ def check_gold(y, n_tasks, n_classes):
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise InvalidAnswers(f"gold y must be 1-D (n_tasks,), got shape {arr.shape}")
-    if arr.size and (arr.dtype.kind not in "iuf" or arr.dtype.kind == "b"):
-        raise InvalidAnswers(f"gold y must hold integer class codes, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise InvalidAnswers("gold y contains NaN or infinity (use -1 for unknown)")
-        if np.any(arr != np.round(arr)):
-            raise InvalidAnswers("gold y must hold whole class codes")
+    if arr.size:
+        _check_integral(arr, "gold y (-1 for unknown)")
     arr = arr.astype(np.int64)
     if np.any(arr < -1):
         raise InvalidAnswers("gold y codes must be >= 0, or -1 for unknown")
@@ -276,6 +276,16 @@ class ConfusionAggregator(BaseAggregator):
             np.log(np.clip(errors, 1e-300, None))
         )
         return normalize_log(log_p)
+
+    def _run_em(self, index, X, y, m_step, init=None):
+        """Run :func:`run_em` from majority vote; record ``n_iter_``, ``loss_history_``."""
+        if init is None:
+            init = mv_init(X, y, index.n_tasks, index.n_classes)
+        probas, self.n_iter_, self.loss_history_ = run_em(
+            index, init, y, m_step, n_iter=self.n_iter, tol=self.tol
+        )
+        self._worker_weight = np.bincount(X[:, 1], minlength=index.n_workers).astype(float)
+        return probas
 
     def _set_skills_from_errors(self):
         # accuracy under the class prior: P(answer == truth) for a random task

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import AnswerIndex, ConfusionAggregator, mv_init, run_em, task_mask
+from ._base import AnswerIndex, ConfusionAggregator, mv_init, task_mask
 from .ibcc import diagonal_prior
 
 __all__ = ["Auto"]
@@ -126,10 +126,7 @@ class Auto(ConfusionAggregator):
             errors, priors, _ = self._posterior(index, probas, mask)
             return np.log(errors), np.log(priors), 0.0
 
-        probas, self.n_iter_, self.loss_history_ = run_em(
-            index, init, y, m_step, n_iter=self.n_iter, tol=self.tol
-        )
+        probas = self._run_em(index, X, y, m_step, init)
         self.errors_, self.priors_, self.population_errors_ = self._posterior(index, probas, mask)
         self.probas_ = probas
-        self._worker_weight = np.bincount(X[:, 1], minlength=n_workers).astype(float)
         self._set_skills_from_errors()

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import AnswerIndex, ConfusionAggregator, mv_init, run_em, task_mask
+from ._base import AnswerIndex, ConfusionAggregator, task_mask
 
 __all__ = ["DawidSkene"]
 
@@ -69,11 +69,8 @@ class DawidSkene(ConfusionAggregator):
             errors, priors = _m_step(index, probas, mask, self.alpha, self.diag_alpha)
             return np.log(np.maximum(errors, _FLOOR)), np.log(np.maximum(priors, _FLOOR)), 0.0
 
-        probas, self.n_iter_, self.loss_history_ = run_em(
-            index, mv_init(X, y, n_tasks, n_classes), y, m_step, n_iter=self.n_iter, tol=self.tol
-        )
+        probas = self._run_em(index, X, y, m_step)
         # final parameters consistent with the returned posteriors
         self.errors_, self.priors_ = _m_step(index, probas, mask, self.alpha, self.diag_alpha)
         self.probas_ = probas
-        self._worker_weight = np.bincount(X[:, 1], minlength=n_workers).astype(float)
         self._set_skills_from_errors()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
-from ._base import AnswerIndex, ConfusionAggregator, mv_init, run_em, task_mask
+from ._base import AnswerIndex, ConfusionAggregator, task_mask
 
 __all__ = ["IBCC", "dirichlet_expected_log"]
 
@@ -71,12 +71,9 @@ class IBCC(ConfusionAggregator):
             alpha, nu = self._posterior_params(index, probas, mask)
             return dirichlet_expected_log(alpha), dirichlet_expected_log(nu), 0.0
 
-        probas, self.n_iter_, self.loss_history_ = run_em(
-            index, mv_init(X, y, n_tasks, n_classes), y, vb_step, n_iter=self.n_iter, tol=self.tol
-        )
+        probas = self._run_em(index, X, y, vb_step)
         alpha, nu = self._posterior_params(index, probas, mask)
         self.errors_ = alpha / alpha.sum(axis=-1, keepdims=True)
         self.priors_ = nu / nu.sum()
         self.probas_ = probas
-        self._worker_weight = np.bincount(X[:, 1], minlength=n_workers).astype(float)
         self._set_skills_from_errors()

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
-from ._base import AnswerIndex, ConfusionAggregator, mv_init, run_em, task_mask
+from ._base import AnswerIndex, ConfusionAggregator, task_mask
 from .ibcc import dirichlet_expected_log
 
 __all__ = ["MACE"]
@@ -92,14 +92,11 @@ class MACE(ConfusionAggregator):
             conf = conf + np.exp(state["log_t"])[:, None, None] * np.eye(n_classes)
             return np.log(conf), digamma(nu) - digamma(nu.sum()), 0.0
 
-        probas, self.n_iter_, self.loss_history_ = run_em(
-            index, mv_init(X, y, n_tasks, n_classes), y, vb_step, n_iter=self.n_iter, tol=self.tol
-        )
+        probas = self._run_em(index, X, y, vb_step)
         theta_ab, xi_g, nu = posterior(probas)
         self.competence_ = theta_ab[:, 0] / theta_ab.sum(axis=1)
         self.spam_labels_ = xi_g / xi_g.sum(axis=1, keepdims=True)
         self.errors_ = _confusion(self.competence_, self.spam_labels_)
         self.priors_ = nu / nu.sum()
         self.probas_ = probas
-        self._worker_weight = n_w
         self._set_skills_from_errors()

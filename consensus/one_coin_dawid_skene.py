@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import AnswerIndex, ConfusionAggregator, mv_init, run_em, task_mask
+from ._base import AnswerIndex, ConfusionAggregator, task_mask
 
 __all__ = ["OneCoinDawidSkene", "one_coin_errors"]
 
@@ -80,11 +80,8 @@ class OneCoinDawidSkene(ConfusionAggregator):
             errors = one_coin_errors(skills, n_classes)
             return np.log(np.maximum(errors, _FLOOR)), np.log(priors), 0.0
 
-        probas, self.n_iter_, self.loss_history_ = run_em(
-            index, mv_init(X, y, n_tasks, n_classes), y, m_step, n_iter=self.n_iter, tol=self.tol
-        )
+        probas = self._run_em(index, X, y, m_step)
         skills, self.priors_ = _m_step(X, probas, mask, n_workers, self.a, self.b, self.learn_priors)
         self.errors_ = one_coin_errors(skills, n_classes)
         self.probas_ = probas
         self.skills_ = skills
-        self._worker_weight = np.bincount(X[:, 1], minlength=n_workers).astype(float)
