@@ -14,6 +14,7 @@ from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from annotation.label_config import LabelSpec, parse_label_config
 from annotation.models import Answer, Item, Job, JobStatus, User
 from annotation.signals import job_closed, slots_opened
+from consensus import AGGREGATORS
 
 MAX_OVERLAP = 50
 MAX_REWARD = 10**15
@@ -45,6 +46,7 @@ def create_job(
     overlap: int,
     instructions: str = "",
     seconds_per_task: int = 30,
+    aggregation: str = "auto",
 ) -> Job:
     """A draft job; raises InvalidConfig / InvalidInput naming the field at fault."""
     if not owner.is_requester:
@@ -53,6 +55,9 @@ def create_job(
     if not title or len(title) > 200:
         raise InvalidInput("A job needs a title of 1–200 characters.", field="title")
     parse_label_config(label_config)
+    if aggregation not in AGGREGATORS:
+        raise InvalidInput(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATORS)}.",
+                           field="aggregation")
     job = Job(
         owner=owner,
         title=title,
@@ -61,6 +66,7 @@ def create_job(
         reward=_require_int("reward", reward, 0, MAX_REWARD),
         overlap=_require_int("overlap", overlap, 1, MAX_OVERLAP),
         seconds_per_task=_require_int("seconds_per_task", seconds_per_task, 1, 24 * 3600),
+        aggregation=aggregation,
         status=JobStatus.DRAFT,
     )
     db.session.add(job)

@@ -89,7 +89,7 @@ class Job(db.Model):
     reward: Mapped[int] = mapped_column(BigInteger)  # token units paid per accepted answer
     overlap: Mapped[int]  # answers wanted per item
     seconds_per_task: Mapped[int]  # the requester's estimate, until answers measure it
-    aggregation: Mapped[str] = mapped_column(String(32), default="majority_vote")
+    aggregation: Mapped[str] = mapped_column(String(32), default="auto")  # a consensus.AGGREGATORS name
     status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.DRAFT)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     published_at: Mapped[dt.datetime | None]

@@ -3,25 +3,36 @@
 The maths lives in `consensus` (pure numpy); this module feeds it answers and records the
 decision. Acceptance rule: an answer is accepted when, for every control, its choice is among
 the labels with the highest consensus probability. A tie therefore rejects nobody — no worker
-loses pay to a coin toss. Gold items are decided by their known answer instead.
+loses pay to a coin toss. Gold items are decided by their known answer, and their gold also
+trains the worker models (semi-supervised).
+
+Models that learn per-worker reliability (Dawid–Skene, `auto`, …) need more than one item's
+answers, so an item is decided by a fit over its own answers plus those of the job's most
+recently completed items (`CONTEXT_ITEMS`): bounded cost per decision, and enough answers per
+worker to estimate them. When the job's last item completes, every label is refreshed by a fit
+over the whole job. Majority vote is per item and skips the context.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from app.extensions import db, utcnow
 from annotation.jobs import job_spec
-from annotation.label_config import LabelSpec
+from annotation.label_config import ControlSpec
 from annotation.models import Answer, AnswerStatus, Item, Job
 from annotation.signals import answers_decided
 from consensus import AGGREGATORS, encode_answers
+from consensus.quality import worker_quality
 
 TIE_TOLERANCE = 1e-9
+CONTEXT_ITEMS = 2000
+PER_ITEM_METHODS = {"majority_vote"}
 
 
 @dataclass(frozen=True)
@@ -31,28 +42,91 @@ class ControlDecision:
     accepted_keys: frozenset[str]  # answer keys that count as agreeing
 
 
+@dataclass(frozen=True)
+class AnswerRow:
+    item_id: int
+    worker_id: int
+    choices: dict[str, list[str]]
+
+
+@dataclass
+class ControlFit:
+    """One aggregator fit over one control's answers, with its encoding."""
+
+    model: Any
+    encoded: Any
+    y: np.ndarray | None
+    decisions: dict[int, ControlDecision]
+
+
 def _key(choices: list[str]) -> str:
     return json.dumps(choices, separators=(",", ":"))
 
 
-def aggregate_control(method: str, item_ids: list[int], worker_ids: list[int],
-                      keys: list[str]) -> dict[int, ControlDecision]:
-    """Run the job's aggregator over one control's answers; a decision per item id."""
-    encoded = encode_answers(item_ids, worker_ids, keys)
+def fit_control(method: str, control: ControlSpec, rows: Sequence[AnswerRow],
+                gold: dict[int, dict[str, list[str]]]) -> ControlFit:
+    """Run `method` over one control's answers; a decision for every item in `rows`."""
+    keys = [_key(r.choices[control.name]) for r in rows]
+    gold_keys = {item_id: _key(g[control.name]) for item_id, g in gold.items()}
+    if control.multiple:  # a set of choices is one class; classes are the sets seen
+        classes = sorted(set(keys) | set(gold_keys.values()))
+    else:
+        classes = [_key([c]) for c in control.choices]
+    encoded = encode_answers([r.item_id for r in rows], [r.worker_id for r in rows], keys, classes=classes)
+    gold_items = [i for i in gold_keys if i in set(encoded.tasks.tolist())]
+    y = encoded.encode_gold(gold_items, [gold_keys[i] for i in gold_items]) if gold_items else None
     model = AGGREGATORS[method]()
-    probas = model.fit_predict_proba(encoded.X, n_classes=encoded.n_classes)
+    probas = model.fit_predict_proba(encoded.X, y, n_classes=encoded.n_classes)
     decisions = {}
     for code, item_id in enumerate(encoded.tasks.tolist()):
+        if item_id in gold_keys:
+            decisions[item_id] = ControlDecision(gold[item_id][control.name], 1.0,
+                                                 frozenset({gold_keys[item_id]}))
+            continue
         row = probas[code]
-        best = float(row.max())
-        tied = np.flatnonzero(row >= best - TIE_TOLERANCE)
-        label_code = int(model.labels_[code])
+        tied = np.flatnonzero(row >= row.max() - TIE_TOLERANCE)
+        label_code = int(np.argmax(row))
         decisions[item_id] = ControlDecision(
             label=json.loads(encoded.classes[label_code]),
             confidence=float(row[label_code]),
             accepted_keys=frozenset(str(encoded.classes[c]) for c in tied),
         )
-    return decisions
+    return ControlFit(model, encoded, y, decisions)
+
+
+def _answer_rows(job: Job, item_ids: Iterable[int] | None) -> list[AnswerRow]:
+    query = db.select(Answer.item_id, Answer.worker_id, Answer.choices).where(Answer.job_id == job.id)
+    if item_ids is not None:
+        query = query.where(Answer.item_id.in_(list(item_ids)))
+    return [AnswerRow(*row) for row in db.session.execute(query.order_by(Answer.id))]
+
+
+def _gold_of(job: Job) -> dict[int, dict[str, list[str]]]:
+    return {item_id: gold for item_id, gold in db.session.execute(
+        db.select(Item.id, Item.gold).where(Item.job_id == job.id, Item.gold.is_not(None)))
+        if gold is not None}
+
+
+def _context_item_ids(job: Job, deciding: set[int]) -> set[int]:
+    if job.aggregation in PER_ITEM_METHODS:
+        return set(deciding)
+    recent = db.session.scalars(
+        db.select(Item.id).where(Item.job_id == job.id, Item.is_complete.is_(True))
+        .order_by(Item.completed_at.desc(), Item.id.desc()).limit(CONTEXT_ITEMS)
+    ).all()
+    return set(deciding) | set(recent)
+
+
+def _fit_all(job: Job, item_ids: set[int] | None) -> dict[str, ControlFit]:
+    spec = job_spec(job)
+    rows = _answer_rows(job, item_ids)
+    gold = _gold_of(job)
+    return {c.name: fit_control(job.aggregation, c, rows, gold) for c in spec.controls}
+
+
+def _apply_label(item: Item, fits: dict[str, ControlFit]) -> None:
+    item.consensus = {name: fit.decisions[item.id].label for name, fit in fits.items()}
+    item.confidence = min(fit.decisions[item.id].confidence for fit in fits.values())
 
 
 def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = None) -> list[Answer]:
@@ -61,55 +135,44 @@ def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = N
     items = [i for i in items if i.n_answers > 0]
     if not items:
         return []
-    spec = job_spec(job)
-    by_item = {i.id: i for i in items}
-    answers = db.session.scalars(
-        db.select(Answer).where(Answer.item_id.in_(list(by_item))).order_by(Answer.id)
-    ).all()
-    decisions = {c.name: _decide_control(job, spec, c.name, answers, by_item) for c in spec.controls}
-    decided = []
+    deciding = {i.id for i in items}
+    fits = _fit_all(job, _context_item_ids(job, deciding))
     for item in items:
-        item.consensus = {name: per_item[item.id].label for name, per_item in decisions.items()}
-        item.confidence = min(per_item[item.id].confidence for per_item in decisions.values())
+        _apply_label(item, fits)
         item.is_complete = True
         item.completed_at = item.completed_at or now
-    for answer in answers:
-        if answer.status is not AnswerStatus.PENDING:
-            continue
-        wrong = [name for name, per_item in decisions.items()
-                 if _key(answer.choices[name]) not in per_item[answer.item_id].accepted_keys]
+    pending = db.session.scalars(
+        db.select(Answer).where(Answer.item_id.in_(deciding), Answer.status == AnswerStatus.PENDING)
+        .order_by(Answer.id)
+    ).all()
+    by_item = {i.id: i for i in items}
+    for answer in pending:
+        wrong = [name for name, fit in fits.items()
+                 if _key(answer.choices[name]) not in fit.decisions[answer.item_id].accepted_keys]
         answer.decided_at = now
         if wrong:
             answer.status = AnswerStatus.REJECTED
-            answer.reject_reason = _reject_reason(by_item[answer.item_id], wrong, decisions)
+            answer.reject_reason = _reject_reason(by_item[answer.item_id], wrong, fits)
         else:
             answer.status = AnswerStatus.ACCEPTED
-        decided.append(answer)
     db.session.flush()
-    if decided:
-        answers_decided.send(job, answers=decided)
-    return decided
+    if pending:
+        answers_decided.send(job, answers=list(pending))
+    if job.aggregation not in PER_ITEM_METHODS and not _has_open_items(job):
+        recompute_job(job)
+    return list(pending)
 
 
-def _decide_control(job: Job, spec: LabelSpec, name: str, answers: Sequence[Answer],
-                    by_item: dict[int, Item]) -> dict[int, ControlDecision]:
-    decisions: dict[int, ControlDecision] = {}
-    crowd = [a for a in answers if by_item[a.item_id].gold is None]
-    if crowd:
-        decisions.update(aggregate_control(
-            job.aggregation, [a.item_id for a in crowd], [a.worker_id for a in crowd],
-            [_key(a.choices[name]) for a in crowd]))
-    for item in by_item.values():
-        if item.gold is not None:
-            gold = item.gold[name]
-            decisions[item.id] = ControlDecision(gold, 1.0, frozenset({_key(gold)}))
-    return decisions
+def _has_open_items(job: Job) -> bool:
+    return db.session.scalar(
+        db.select(Item.id).where(Item.job_id == job.id, Item.is_complete.is_(False)).limit(1)
+    ) is not None
 
 
-def _reject_reason(item: Item, wrong: list[str], decisions: dict[str, dict[int, ControlDecision]]) -> str:
+def _reject_reason(item: Item, wrong: list[str], fits: dict[str, ControlFit]) -> str:
     parts = []
     for name in wrong:
-        decision = decisions[name][item.id]
+        decision = fits[name].decisions[item.id]
         label = ", ".join(decision.label)
         if item.gold is not None:
             parts.append(f"{name}: this was a check question; the expected answer is {label}")
@@ -126,22 +189,51 @@ def finalize_job(job: Job, *, now: dt.datetime | None = None) -> list[Answer]:
     return decide_items(job, items, now=now)
 
 
-def recompute_job(job: Job, *, now: dt.datetime | None = None) -> int:
-    """Re-run consensus over every complete item (labels and confidences); returns items updated.
+def recompute_job(job: Job) -> int:
+    """Re-run consensus over the whole job and refresh every complete item's label and confidence.
 
-    Decisions already made on answers stand: money has moved on them. Only the labels shown and
-    exported are refreshed.
+    Decisions already made on answers stand: money has moved on them. Returns items updated.
     """
-    spec = job_spec(job)
-    items = db.session.scalars(db.select(Item).where(Item.job_id == job.id, Item.n_answers > 0)).all()
+    items = db.session.scalars(
+        db.select(Item).where(Item.job_id == job.id, Item.is_complete.is_(True), Item.n_answers > 0)
+    ).all()
     if not items:
         return 0
-    by_item = {i.id: i for i in items}
-    answers = db.session.scalars(db.select(Answer).where(Answer.job_id == job.id).order_by(Answer.id)).all()
-    decisions = {c.name: _decide_control(job, spec, c.name, answers, by_item) for c in spec.controls}
+    fits = _fit_all(job, None)
     for item in items:
-        if item.is_complete:
-            item.consensus = {name: per_item[item.id].label for name, per_item in decisions.items()}
-            item.confidence = min(per_item[item.id].confidence for per_item in decisions.values())
+        _apply_label(item, fits)
     db.session.flush()
-    return sum(1 for i in items if i.is_complete)
+    return len(items)
+
+
+@dataclass(frozen=True)
+class WorkerScore:
+    worker_id: int
+    n_answers: int
+    agreement: float
+    skill: float
+    skill_low: float
+    skill_high: float
+    spammer_score: float
+    gold_total: int
+    gold_accuracy: float
+
+
+def job_worker_quality(job: Job) -> dict[str, list[WorkerScore]]:
+    """Per control, a row per worker: agreement with consensus, model skill with a 95% credible
+    interval, spammer score (Raykar & Yu) and accuracy on gold."""
+    if not _answer_rows(job, None):
+        return {}
+    table = {}
+    for name, fit in _fit_all(job, None).items():
+        quality = worker_quality(fit.encoded.X, fit.model.probas_, y=fit.y,
+                                 errors=getattr(fit.model, "errors_", None),
+                                 n_workers=fit.encoded.n_workers)
+        table[name] = sorted((
+            WorkerScore(int(worker), int(quality.n_answers[w]), float(quality.agreement[w]),
+                        float(quality.skill[w]), float(quality.skill_low[w]), float(quality.skill_high[w]),
+                        float(quality.spammer_score[w]), int(quality.gold_total[w]),
+                        float(quality.gold_accuracy[w]))
+            for w, worker in enumerate(fit.encoded.workers.tolist())
+        ), key=lambda s: (-s.skill, s.worker_id))
+    return table

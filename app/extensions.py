@@ -59,8 +59,9 @@ class Base(DeclarativeBase):
         metadata=MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={
             dt.datetime: UTCDateTime(),
-            dict[str, Any]: JSON(),
-            list[Any]: JSON(),
+            # none_as_null: Python None is SQL NULL (not the JSON text 'null'), so IS NULL works.
+            dict[str, Any]: JSON(none_as_null=True),
+            list[Any]: JSON(none_as_null=True),
         },
     )
 

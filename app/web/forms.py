@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import IntegerField, PasswordField, RadioField, StringField, TextAreaField
+from wtforms import IntegerField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange
 
@@ -42,6 +42,16 @@ class JobForm(FlaskForm):
                            validators=[NumberRange(min=1, max=50)])
     seconds_per_task = IntegerField("Your estimate of seconds per answer", default=30,
                                     validators=[NumberRange(min=1, max=86_400)])
+    aggregation = SelectField("Consensus method", default="auto", choices=[
+        SelectChoice("auto", "auto — Bayesian Dawid–Skene, robust default"),
+        SelectChoice("majority_vote", "majority vote"),
+        SelectChoice("wawa", "weighted majority vote (Wawa)"),
+        SelectChoice("dawid_skene", "Dawid–Skene"),
+        SelectChoice("one_coin_dawid_skene", "one-coin Dawid–Skene"),
+        SelectChoice("glad", "GLAD"),
+        SelectChoice("mace", "MACE"),
+        SelectChoice("ibcc", "IBCC (Bayesian confusion)"),
+    ])
 
 
 class UploadForm(FlaskForm):

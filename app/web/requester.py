@@ -13,6 +13,7 @@ from app.web.forms import ActionForm, JobForm, UploadForm
 from annotation.errors import AnnotationError, InvalidInput
 from annotation.exports import export_job
 from annotation.imports import UploadedFile, UploadLimits, import_upload
+from annotation.results import job_worker_quality, recompute_job
 from annotation.jobs import (close_job, create_job, get_job_for, hourly_rate, job_progress, job_spec,
                              list_jobs_for, pause_job, publish_job, render_instructions, results_page,
                              resume_job)
@@ -50,6 +51,7 @@ def new_job():
                 current_user, title=form.title.data, instructions=form.instructions.data or "",
                 label_config=form.label_config.data, reward=form.reward.data,
                 overlap=form.overlap.data, seconds_per_task=form.seconds_per_task.data,
+                aggregation=form.aggregation.data,
             )
         except InvalidInput as exc:
             field = getattr(form, exc.details.get("field", ""), None) or form.label_config
@@ -70,6 +72,7 @@ def _render_job(job, *, upload_error: str | None = None, status: int = 200):
         items=results_page(job, page=page), page=page, instructions=render_instructions(job.instructions),
         upload_form=UploadForm(), upload_error=upload_error, rate=rate, rate_measured=measured,
         escrow=balance_of(f"job:{job.id}"),
+        quality=job_worker_quality(job) if request.args.get("quality") else None,
     ), status
 
 
@@ -121,3 +124,16 @@ def export(job_id: int, fmt: str):
     body, mimetype = export_job(current_user, job, fmt)
     return Response(body, mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="fairlabel-job-{job.id}.{fmt}"'})
+
+
+@web.post("/jobs/<int:job_id>/recompute")
+@requester_required
+def recompute(job_id: int):
+    """Re-run consensus over the whole job (labels and confidences; paid decisions stand)."""
+    job = get_job_for(current_user, job_id, manage=True)
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired; reload and try again.")
+    updated = recompute_job(job)
+    db.session.commit()
+    flash(f"Consensus recomputed with {job.aggregation} for {updated} items.", "success")
+    return redirect(url_for("web.job_detail", job_id=job.id))

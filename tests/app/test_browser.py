@@ -186,6 +186,8 @@ def create_and_publish_job(page, base: str, live_app) -> int:
     page.get_by_label("Labeling config (Label Studio XML)").fill(TEXT_CONFIG)
     page.get_by_label("Reward per accepted answer (token units)").fill(str(REWARD))
     page.get_by_label("Answers per item (overlap)").fill(str(OVERLAP))
+    # The expected confidences below are vote shares, so pick majority vote (the default is auto).
+    page.get_by_label("Consensus method").select_option("majority_vote")
     page.get_by_role("button", name="Create draft").click()
     page.wait_for_url(re.compile(r".*/jobs/\d+$"))
     job_id = int(page.url.rsplit("/", 1)[1])

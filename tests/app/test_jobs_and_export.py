@@ -48,7 +48,7 @@ def test_annotator_feed_shows_reward_and_hourly_rate(make_user, make_job, login)
 
 
 def _finished_job(db, make_user, make_job):
-    job = make_job(n_items=2, overlap=3)
+    job = make_job(n_items=2, overlap=3, aggregation="majority_vote")
     workers = [make_user() for _ in range(3)]
     plan = {0: ["positive", "positive", "negative"], 1: ["neutral", "neutral", "neutral"]}
     for round_ in range(2):
