@@ -5,16 +5,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import IntegerField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
+from app.demo import TEXT_CONFIG
 from wtforms.validators import DataRequired, Length, NumberRange
 
-EXAMPLE_CONFIG = """<View>
-  <Text name="text" value="$text"/>
-  <Choices name="sentiment" toName="text" choice="single">
-    <Choice value="positive"/>
-    <Choice value="negative"/>
-    <Choice value="neutral"/>
-  </Choices>
-</View>"""
+EXAMPLE_CONFIG = TEXT_CONFIG  # the demo's sentiment config: a working starting point
 
 
 class SignupForm(FlaskForm):
