@@ -256,3 +256,14 @@ def test_registry_names():
                                 "glad", "mace", "ibcc", "auto"}
     for cls in AGGREGATORS.values():
         cls()  # every aggregator has keyword defaults only
+
+
+def test_glad_fisher_scoring_and_lbfgs_agree():
+    X, truth = crowd(seed=5, n_tasks=150, n_workers=10, k=3, per_task=4, acc=0.7)
+    fisher = AGGREGATORS["glad"]().fit(X, n_classes=3)
+    lbfgs = AGGREGATORS["glad"](solver="lbfgs").fit(X, n_classes=3)
+    assert np.mean(fisher.labels_ == lbfgs.labels_) >= 0.97
+    assert np.corrcoef(fisher.alphas_, lbfgs.alphas_)[0, 1] > 0.9
+    assert np.mean(fisher.labels_ == truth) > 0.85
+    with pytest.raises(ValueError, match="solver"):
+        AGGREGATORS["glad"](solver="sgd").fit(X)
