@@ -6,9 +6,9 @@ import re
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.extensions import db
 from annotation.errors import InvalidCredentials
 from annotation.models import Role, User
+from app.extensions import db
 
 _hasher = PasswordHasher()
 

@@ -14,11 +14,11 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from app.extensions import db
 from annotation.errors import InvalidInput
-from annotation.jobs import _require_manager, job_spec
+from annotation.jobs import job_spec, require_manager
 from annotation.label_config import result_from_choices
 from annotation.models import Answer, Item, Job, User
+from app.extensions import db
 
 FORMATS = ("json", "csv")
 
@@ -34,7 +34,7 @@ def _rows(job: Job) -> tuple[list[Item], dict[int, list[Answer]]]:
 
 
 def export_label_studio_json(user: User, job: Job) -> list[dict[str, Any]]:
-    _require_manager(user, job)
+    require_manager(user, job)
     spec = job_spec(job)
     items, answers = _rows(job)
     tasks = []
@@ -66,7 +66,7 @@ def export_label_studio_json(user: User, job: Job) -> list[dict[str, Any]]:
 
 
 def export_csv(user: User, job: Job) -> str:
-    _require_manager(user, job)
+    require_manager(user, job)
     spec = job_spec(job)
     items, answers = _rows(job)
     data_fields = list(dict.fromkeys(k for item in items for k in item.data))

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from app.extensions import db
 from annotation.errors import Conflict, InvalidUpload
-from annotation.jobs import _require_manager, job_spec
+from annotation.jobs import job_spec, require_manager
 from annotation.label_config import LabelSpec
 from annotation.media import check_media, media_kind, store_media
 from annotation.models import Item, Job, JobStatus, User
 from annotation.signals import slots_opened
+from app.extensions import db
 
 ROW_EXTENSIONS = {".csv", ".json", ".jsonl", ".ndjson"}
 GOLD_KEY = "_gold"  # JSON rows: {"_gold": {"control": "label" or ["a", "b"]}}
@@ -48,7 +48,7 @@ def import_upload(
     limits: UploadLimits = UploadLimits(),
 ) -> list[Item]:
     """Add the items in `files` to `job`; all or nothing. Returns the new items."""
-    _require_manager(user, job)
+    require_manager(user, job)
     if job.status is JobStatus.CLOSED:
         raise Conflict("This job is closed: it takes no more items.")
     files = [f for f in files if f.filename or f.data]

@@ -9,11 +9,11 @@ import markdown_it
 import nh3
 from sqlalchemy import func
 
-from app.extensions import db, utcnow
 from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from annotation.label_config import LabelSpec, parse_label_config
 from annotation.models import Answer, Item, Job, JobStatus, User
 from annotation.signals import job_closed, slots_opened
+from app.extensions import db, utcnow
 from consensus import AGGREGATORS
 
 MAX_OVERLAP = 50
@@ -116,7 +116,7 @@ def open_slots(job: Job) -> int:
 
 
 def publish_job(user: User, job: Job) -> Job:
-    _require_manager(user, job)
+    require_manager(user, job)
     if job.status is not JobStatus.DRAFT:
         raise Conflict(f"Only a draft can be published; this job is {job.status.value}.")
     if job.n_items == 0:
@@ -129,7 +129,7 @@ def publish_job(user: User, job: Job) -> Job:
 
 
 def pause_job(user: User, job: Job) -> Job:
-    _require_manager(user, job)
+    require_manager(user, job)
     if job.status is not JobStatus.PUBLISHED:
         raise Conflict(f"Only a published job can be paused; this job is {job.status.value}.")
     job.status = JobStatus.PAUSED
@@ -137,7 +137,7 @@ def pause_job(user: User, job: Job) -> Job:
 
 
 def resume_job(user: User, job: Job) -> Job:
-    _require_manager(user, job)
+    require_manager(user, job)
     if job.status is not JobStatus.PAUSED:
         raise Conflict(f"Only a paused job can be resumed; this job is {job.status.value}.")
     job.status = JobStatus.PUBLISHED
@@ -146,7 +146,7 @@ def resume_job(user: User, job: Job) -> Job:
 
 def close_job(user: User, job: Job) -> Job:
     """Close for good: no more tasks are served; answers already submitted are still scored."""
-    _require_manager(user, job)
+    require_manager(user, job)
     if job.status is JobStatus.CLOSED:
         raise Conflict("This job is already closed.")
     from annotation.results import finalize_job  # results reads jobs; import here, not at the top
@@ -161,7 +161,8 @@ def close_job(user: User, job: Job) -> Job:
     return job
 
 
-def _require_manager(user: User, job: Job) -> None:
+def require_manager(user: User, job: Job) -> None:
+    """Only the job's owner or an admin may change it or see its results (others get NotFound)."""
     if not (user.is_admin or job.owner_id == user.id):
         raise NotFound(f"Job {job.id} not found.")
 

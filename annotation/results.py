@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from app.extensions import db, utcnow
 from annotation.jobs import job_spec
 from annotation.label_config import ControlSpec
 from annotation.models import Answer, AnswerStatus, Item, Job
 from annotation.signals import answers_decided
+from app.extensions import db, utcnow
 from consensus import AGGREGATORS, encode_answers
 from consensus.quality import worker_quality
 

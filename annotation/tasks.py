@@ -17,13 +17,21 @@ from typing import Any
 
 from sqlalchemy import exists, func, update
 
-from app.extensions import db, utcnow
 from annotation.errors import Conflict, InvalidAnswer, LeaseExpired, NotFound, PermissionDenied
 from annotation.jobs import job_spec
 from annotation.label_config import normalize_answer
-from annotation.models import (Answer, AnswerStatus, Assignment, AssignmentStatus, Item, Job,
-                               JobStatus, User)
+from annotation.models import (
+    Answer,
+    AnswerStatus,
+    Assignment,
+    AssignmentStatus,
+    Item,
+    Job,
+    JobStatus,
+    User,
+)
 from annotation.results import decide_items
+from app.extensions import db, utcnow
 
 MAX_PICK_ATTEMPTS = 8
 

@@ -7,11 +7,11 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from app.extensions import db
 from annotation.accounts import create_user
 from annotation.errors import AnnotationError
 from annotation.exports import FORMATS, export_job
 from annotation.models import Job, Role, User
+from app.extensions import db
 from rewards.errors import RewardsError
 
 annotation_cli = AppGroup("annotation", help="Jobs, items and exports.")

@@ -13,11 +13,11 @@ import numpy as np
 from flask import current_app
 from PIL import Image, ImageDraw
 
-from app.extensions import db
 from annotation.accounts import create_user
 from annotation.imports import UploadedFile, import_upload
 from annotation.jobs import create_job, publish_job
 from annotation.models import User
+from app.extensions import db
 from rewards.settlement import credit_requester
 
 DEMO_PASSWORD = "fairlabel-demo"

@@ -12,9 +12,8 @@ from flask import Flask, Response, jsonify, redirect, render_template, request, 
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from annotation.errors import AnnotationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from app.extensions import db, login_manager
-from annotation.errors import (AnnotationError, Conflict, InvalidInput, NotFound,
-                               PermissionDenied)
 from consensus import ConsensusError
 from rewards.errors import InsufficientFunds, RewardsError, TransferConflict
 

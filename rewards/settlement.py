@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.extensions import db
 from annotation.models import Answer, AnswerStatus, Job, User
 from annotation.signals import answers_decided, job_closed, slots_opened
+from app.extensions import db
 from rewards.ledger import balance_of, get_account, lock_accounts, post_transfer
 
 

@@ -6,12 +6,12 @@ from typing import Any
 from flask import current_app, request, url_for
 from flask_login import current_user, login_required
 
-from app.extensions import db
-from app.api import api
 from annotation.errors import InvalidAnswer, PermissionDenied
 from annotation.jobs import get_job_for
 from annotation.models import Answer, Assignment
 from annotation.tasks import SchedulerSettings, next_task_for, skip_task, submit_answer
+from app.api import api
+from app.extensions import db
 
 
 def _settings() -> SchedulerSettings:

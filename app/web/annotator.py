@@ -6,9 +6,9 @@ import functools
 from flask import abort, render_template
 from flask_login import current_user, login_required
 
-from app.web import web
 from annotation.jobs import get_job_for, hourly_rate, job_spec, list_open_jobs, render_instructions
 from annotation.models import JobStatus
+from app.web import web
 from rewards.settlement import answer_history, earnings_of
 
 

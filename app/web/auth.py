@@ -6,11 +6,11 @@ from urllib.parse import urlsplit
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from annotation.accounts import authenticate, create_user
+from annotation.errors import InvalidCredentials
 from app.extensions import db
 from app.web import web
 from app.web.forms import ActionForm, LoginForm, SignupForm
-from annotation.accounts import authenticate, create_user
-from annotation.errors import InvalidCredentials
 
 
 def home_for(user) -> str:

@@ -5,8 +5,9 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import IntegerField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from app.demo import TEXT_CONFIG
 from wtforms.validators import DataRequired, Length, NumberRange
+
+from app.demo import TEXT_CONFIG
 
 EXAMPLE_CONFIG = TEXT_CONFIG  # the demo's sentiment config: a working starting point
 

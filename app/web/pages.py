@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import current_app, redirect, render_template, send_file
 from flask_login import current_user, login_required
 
-from app.web import web
-from app.web.auth import home_for
 from annotation.errors import NotFound
 from annotation.jobs import get_job_for
 from annotation.media import media_path
+from app.web import web
+from app.web.auth import home_for
 
 
 @web.get("/")

@@ -6,17 +6,28 @@ import functools
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from annotation.errors import AnnotationError, InvalidInput
+from annotation.exports import export_job
+from annotation.imports import UploadedFile, UploadLimits, import_upload
+from annotation.jobs import (
+    close_job,
+    create_job,
+    get_job_for,
+    hourly_rate,
+    job_progress,
+    job_spec,
+    list_jobs_for,
+    pause_job,
+    publish_job,
+    render_instructions,
+    results_page,
+    resume_job,
+)
+from annotation.results import job_worker_quality, recompute_job
 from app.errors import status_for
 from app.extensions import db
 from app.web import web
 from app.web.forms import ActionForm, JobForm, UploadForm
-from annotation.errors import AnnotationError, InvalidInput
-from annotation.exports import export_job
-from annotation.imports import UploadedFile, UploadLimits, import_upload
-from annotation.results import job_worker_quality, recompute_job
-from annotation.jobs import (close_job, create_job, get_job_for, hourly_rate, job_progress, job_spec,
-                             list_jobs_for, pause_job, publish_job, render_instructions, results_page,
-                             resume_job)
 from rewards.ledger import balance_of
 
 ACTIONS = {"publish": publish_job, "pause": pause_job, "resume": resume_job, "close": close_job}

@@ -1,10 +1,10 @@
 """Consensus decisions: majority vote, ties, gold, reasons, closing early."""
-from conftest import choices_result
-
 from annotation.jobs import close_job
 from annotation.models import Answer, AnswerStatus, Item
 from annotation.results import recompute_job
 from annotation.tasks import next_task_for, submit_answer
+
+from conftest import choices_result
 
 
 def _label_all(db, job, workers, labels):
@@ -128,6 +128,7 @@ def test_unknown_aggregation_is_refused(make_user):
 
     from annotation.errors import InvalidInput
     from annotation.jobs import create_job
+
     from conftest import TEXT_CONFIG
 
     with pytest.raises(InvalidInput, match="Unknown aggregation 'best'"):

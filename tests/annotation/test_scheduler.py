@@ -2,14 +2,15 @@
 import datetime as dt
 
 import pytest
-from conftest import choices_result
 
 from annotation.errors import Conflict, InvalidAnswer, LeaseExpired, NotFound, PermissionDenied
 from annotation.jobs import pause_job, resume_job
 from annotation.models import AnswerStatus, AssignmentStatus, Item
 from annotation.tasks import SchedulerSettings, next_task_for, skip_task, submit_answer
 
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+from conftest import choices_result
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def _answer(db, worker, job, label="positive", now=NOW):

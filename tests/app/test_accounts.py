@@ -2,9 +2,10 @@
 import re
 
 import pytest
-from conftest import PASSWORD, choices_result
 
 from annotation.models import User
+
+from conftest import PASSWORD, choices_result
 
 
 def test_signup_logs_in_and_stores_an_argon2_hash(client, db):

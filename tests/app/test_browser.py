@@ -18,12 +18,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI, TEXT_CONFIG
-from live_server import serve
 
+from annotation.models import User
 from app import create_app
 from app.extensions import db as _db
-from annotation.models import User
+
+from conftest import IN_CI, TEXT_CONFIG
+from live_server import serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -3,10 +3,10 @@ import csv
 import io
 import json
 
-from conftest import TEXT_CONFIG, choices_result
-
 from annotation.models import Job, JobStatus, User
 from annotation.tasks import next_task_for, submit_answer
+
+from conftest import TEXT_CONFIG, choices_result
 
 
 def test_create_job_in_the_browser_flow(db, make_user, login):
