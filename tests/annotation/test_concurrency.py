@@ -19,15 +19,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import choices_result
 
 from annotation.errors import LeaseExpired
-from annotation.models import (Answer, AnswerStatus, Assignment, AssignmentStatus, Item, Job,
-                               User)
+from annotation.models import Answer, AnswerStatus, Assignment, AssignmentStatus, Item, Job, User
 from annotation.tasks import SchedulerSettings, next_task_for, submit_answer
 from rewards.ledger import balance_of, recomputed_balances
 from rewards.models import LedgerTransfer
 from rewards.settlement import worker_account
+
+from conftest import choices_result
 
 N_WORKERS = 32
 N_ITEMS = 60
@@ -265,7 +265,7 @@ def test_an_item_busy_with_a_submit_is_still_served(app, db, make_user, make_job
 
 # --- leases that run out ---------------------------------------------------------------------
 
-T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 SHORT = SchedulerSettings(lease_seconds=10)
 
 
