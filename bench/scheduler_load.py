@@ -11,7 +11,7 @@ What it does, end to end, all on 127.0.0.1:
 2. seeds one published job of ``--items`` text items (overlap 3, reward 10) through the
    services, and a fresh set of annotator accounts per level (bulk-inserted with one
    precomputed argon2id hash at argon2-cffi's default cost, which is what login verifies);
-3. starts ``gunicorn -w W --threads T wsgi:app`` on a free port;
+3. starts ``gunicorn --preload -w W --threads T wsgi:app`` on a free port;
 4. per level, logs every simulated annotator in (``GET /login`` for the form's csrf_token,
    ``POST /login``, then the ``<meta name="csrf-token">`` of ``/work`` for the JSON calls'
    ``X-CSRFToken``), then lets them loop ``POST /api/jobs/<id>/next`` → ``POST
@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = instance / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn", "-w", str(args.gunicorn_workers),
+    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", str(args.gunicorn_workers),
                "--threads", str(args.gunicorn_threads), "-b", f"127.0.0.1:{port}", "wsgi:app"]
     print("server:", " ".join(["gunicorn"] + command[3:]), flush=True)
     with open(log_path, "w") as log:

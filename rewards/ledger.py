@@ -1,11 +1,14 @@
 """Posting transfers on the double-entry ledger."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from rewards.errors import InsufficientFunds, TransferConflict, UnbalancedTransfer
@@ -32,63 +35,88 @@ def get_account(code: str, *, kind: str, user_id: int | None = None,
     return account
 
 
+@dataclass(frozen=True)
+class TransferSpec:
+    """One transfer to post: `legs` maps accounts to signed integer amounts summing to zero."""
+
+    key: str
+    legs: Mapping[LedgerAccount, int]
+    kind: str
+    memo: dict[str, Any] | None = None
+
+    def amounts(self) -> dict[LedgerAccount, int]:
+        amounts = {account: amount for account, amount in self.legs.items() if amount != 0}
+        if any(isinstance(a, bool) or not isinstance(a, int) for a in amounts.values()):
+            raise UnbalancedTransfer("Ledger amounts must be whole token units (integers).")
+        if sum(amounts.values()) != 0:
+            raise UnbalancedTransfer(f"Transfer {self.key!r} does not balance: {sum(amounts.values())}.")
+        if not amounts:
+            raise UnbalancedTransfer(f"Transfer {self.key!r} moves nothing.")
+        return amounts
+
+
 def post_transfer(key: str, legs: Mapping[LedgerAccount, int], *, kind: str,
                   memo: dict[str, Any] | None = None) -> LedgerTransfer:
-    """Post one balanced transfer, idempotently by `key`.
+    """Post one balanced transfer, idempotently by `key` (see `post_transfers`)."""
+    return post_transfers([TransferSpec(key, legs, kind, memo)])[0]
 
-    `legs` maps accounts to signed integer amounts summing to zero. Balances are updated with
-    `balance = balance + amount` in account-id order (a fixed lock order, so concurrent transfers
-    cannot deadlock), and the database's CHECK refuses any forbidden negative balance.
+
+def post_transfers(specs: Sequence[TransferSpec]) -> list[LedgerTransfer]:
+    """Post balanced transfers, each idempotent by its key: all of them or none.
+
+    A key already posted with the same legs is a no-op (its stored transfer is returned); with
+    other legs it is a TransferConflict. Balances move with one `balance = balance + delta` per
+    account, in account-id order: a fixed lock order, so concurrent batches cannot deadlock, and
+    each account row is locked only for the end of the transaction. The database's CHECK refuses
+    a forbidden negative balance (InsufficientFunds, and nothing of the batch is kept).
     """
-    amounts = {account: amount for account, amount in legs.items() if amount != 0}
-    if any(isinstance(a, bool) or not isinstance(a, int) for a in amounts.values()):
-        raise UnbalancedTransfer("Ledger amounts must be whole token units (integers).")
-    if sum(amounts.values()) != 0:
-        raise UnbalancedTransfer(f"Transfer {key!r} does not balance: {sum(amounts.values())}.")
-    if not amounts:
-        raise UnbalancedTransfer(f"Transfer {key!r} moves nothing.")
-    existing = db.session.scalar(db.select(LedgerTransfer).where(LedgerTransfer.key == key))
-    if existing is not None:
-        _check_replay(existing, amounts)
-        return existing
-    transfer = LedgerTransfer(key=key, kind=kind, memo=memo)
+    wanted = {spec.key: spec.amounts() for spec in specs}
+    if len(wanted) != len(specs):
+        raise UnbalancedTransfer("A batch names the same transfer key twice.")
     try:
         with db.session.begin_nested():
-            db.session.add(transfer)
+            posted = _existing(wanted)
+            new = [spec for spec in specs if spec.key not in posted]
+            transfers = [LedgerTransfer(key=s.key, kind=s.kind, memo=s.memo) for s in new]
+            db.session.add_all(transfers)
             db.session.flush()
-            for account in sorted(amounts, key=lambda a: a.id):
-                db.session.add(LedgerEntry(transfer_id=transfer.id, account_id=account.id,
-                                           amount=amounts[account]))
-                db.session.execute(
-                    update(LedgerAccount).where(LedgerAccount.id == account.id)
-                    .values(balance=LedgerAccount.balance + amounts[account])
-                    .execution_options(synchronize_session=False)
-                )
+            deltas: dict[int, int] = defaultdict(int)
+            entries = []
+            for transfer, spec in zip(transfers, new, strict=True):
+                for account, amount in wanted[spec.key].items():
+                    entries.append(LedgerEntry(transfer_id=transfer.id, account_id=account.id, amount=amount))
+                    deltas[account.id] += amount
+            db.session.add_all(entries)
+            for account_id in sorted(deltas):
+                if deltas[account_id]:
+                    db.session.execute(
+                        update(LedgerAccount).where(LedgerAccount.id == account_id)
+                        .values(balance=LedgerAccount.balance + deltas[account_id])
+                        .execution_options(synchronize_session=False)
+                    )
             db.session.flush()
     except IntegrityError as exc:
-        replay = db.session.scalar(db.select(LedgerTransfer).where(LedgerTransfer.key == key))
-        if replay is not None:  # the same key committed concurrently
-            _check_replay(replay, amounts)
-            return replay
         if "balance_not_negative" in str(exc.orig):
-            raise InsufficientFunds(f"Transfer {key!r} would overdraw an account.") from None
-        raise
-    for account in amounts:
-        db.session.refresh(account, ["balance"])
-    return transfer
+            raise InsufficientFunds("The transfer would overdraw an account.",
+                                    keys=list(wanted)) from None
+        posted = _existing(wanted)  # the same keys committed concurrently: replays now
+        if len(posted) != len(wanted):
+            raise
+        return [posted[spec.key] for spec in specs]
+    for account in {a for amounts in wanted.values() for a in amounts}:
+        db.session.expire(account, ["balance"])
+    by_key = {**posted, **{t.key: t for t in transfers}}
+    return [by_key[spec.key] for spec in specs]
 
 
-def lock_accounts(accounts: Iterable[LedgerAccount]) -> None:
-    """Row-lock `accounts` in id order (PostgreSQL; SQLite already serializes writers).
-
-    A transaction that posts several transfers calls this first with every account they touch:
-    locks taken transfer by transfer would interleave (worker A then escrow, escrow then worker B)
-    and two such transactions could deadlock.
-    """
-    ids = sorted({a.id for a in accounts})
-    if ids:
-        db.session.execute(db.select(LedgerAccount.id).where(LedgerAccount.id.in_(ids))
-                           .order_by(LedgerAccount.id).with_for_update())
+def _existing(wanted: Mapping[str, Mapping[LedgerAccount, int]]) -> dict[str, LedgerTransfer]:
+    """Transfers already posted under these keys, checked to be true replays."""
+    posted = {t.key: t for t in db.session.scalars(
+        db.select(LedgerTransfer).where(LedgerTransfer.key.in_(list(wanted)))
+        .options(selectinload(LedgerTransfer.entries)))}
+    for key, transfer in posted.items():
+        _check_replay(transfer, wanted[key])
+    return posted
 
 
 def _check_replay(existing: LedgerTransfer, amounts: Mapping[LedgerAccount, int]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from annotation.models import Answer, AnswerStatus, Job, User
 from annotation.signals import answers_decided, job_closed, slots_opened
 from app.extensions import db
-from rewards.ledger import balance_of, get_account, lock_accounts, post_transfer
+from rewards.ledger import TransferSpec, balance_of, get_account, post_transfer, post_transfers
 
 
 def treasury():
@@ -51,24 +51,23 @@ def fund_job(job: Job, slots: int, **_: Any) -> None:
 
 @answers_decided.connect
 def pay_answers(job: Job, answers: list[Answer], **_: Any) -> None:
-    """Accepted answers earn their job's reward, from the job's budget.
+    """Accepted answers earn their job's reward, from the job's budget, in one batch.
 
-    Every account is fetched (or created), then all are locked in id order, before the first
-    balance moves: creating an account takes a unique-index lock, and taking locks transfer by
-    transfer would interleave them — either could deadlock two requests on PostgreSQL.
+    Every account is fetched (or created) before any balance moves, and the batch moves each
+    balance once, in account-id order: creating an account mid-way, or locking transfer by
+    transfer, could deadlock two requests on PostgreSQL.
     """
     accepted = sorted((a for a in answers if a.status is AnswerStatus.ACCEPTED), key=lambda a: a.id)
     if job.reward == 0 or not accepted:
         return
     escrow = job_account(job)
     workers = {w: worker_account(w) for w in sorted({a.worker_id for a in accepted})}
-    lock_accounts([escrow, *workers.values()])
-    for answer in accepted:
-        post_transfer(
-            f"answer:{answer.id}:reward",
-            {escrow: -job.reward, workers[answer.worker_id]: job.reward},
-            kind="reward", memo={"answer_id": answer.id, "job_id": job.id},
-        )
+    post_transfers([
+        TransferSpec(f"answer:{answer.id}:reward",
+                     {escrow: -job.reward, workers[answer.worker_id]: job.reward},
+                     kind="reward", memo={"answer_id": answer.id, "job_id": job.id})
+        for answer in accepted
+    ])
 
 
 @job_closed.connect
