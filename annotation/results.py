@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from annotation.label_config import ControlSpec
 from annotation.models import Answer, AnswerStatus, Item, Job
 from annotation.signals import answers_decided
 from app.extensions import db, utcnow
-from consensus import AGGREGATORS, encode_answers
+from consensus import AGGREGATORS, encode_answers, update_posterior
 from consensus.quality import worker_quality
 
 TIE_TOLERANCE = 1e-9
@@ -83,15 +84,18 @@ def fit_control(method: str, control: ControlSpec, rows: Sequence[AnswerRow],
             decisions[item_id] = ControlDecision(gold[item_id][control.name], 1.0,
                                                  frozenset({gold_keys[item_id]}))
             continue
-        row = probas[code]
-        tied = np.flatnonzero(row >= row.max() - TIE_TOLERANCE)
-        label_code = int(np.argmax(row))
-        decisions[item_id] = ControlDecision(
-            label=json.loads(encoded.classes[label_code]),
-            confidence=float(row[label_code]),
-            accepted_keys=frozenset(str(encoded.classes[c]) for c in tied),
-        )
+        decisions[item_id] = _decision_from(probas[code], encoded.classes)
     return ControlFit(model, encoded, y, decisions)
+
+
+def _decision_from(posterior: np.ndarray, classes: Sequence[str]) -> ControlDecision:
+    tied = np.flatnonzero(posterior >= posterior.max() - TIE_TOLERANCE)
+    label_code = int(np.argmax(posterior))
+    return ControlDecision(
+        label=json.loads(classes[label_code]),
+        confidence=float(posterior[label_code]),
+        accepted_keys=frozenset(str(classes[c]) for c in tied),
+    )
 
 
 def _answer_rows(job: Job, item_ids: Iterable[int] | None) -> list[AnswerRow]:
@@ -124,6 +128,69 @@ def _fit_all(job: Job, item_ids: set[int] | None) -> dict[str, ControlFit]:
     return {c.name: fit_control(job.aggregation, c, rows, gold) for c in spec.controls}
 
 
+@dataclass(frozen=True)
+class _Decided:
+    decisions: dict[int, ControlDecision]
+
+
+@dataclass
+class _WorkerModels:
+    """A job's fitted worker models, reused to decide single items between refits."""
+
+    fits: dict[str, ControlFit]
+    uses: int = 0
+
+
+# Per process, keyed by (job id, job creation time, method), least recently used evicted.
+_worker_models: OrderedDict[tuple, _WorkerModels] = OrderedDict()
+MAX_CACHED_JOBS = 64
+REFIT_EVERY = 100  # item decisions between refits of a job's worker models
+
+
+def _cached_decisions(job: Job, item: Item) -> dict[str, _Decided] | None:
+    """Decide one completed item from cached worker models in O(answers × classes).
+
+    Fitting a confusion model over the job's recent items costs ~100 ms per completed item;
+    the models move little from one item to the next, so they are refitted every REFIT_EVERY
+    decisions (or when a worker or label they have not seen appears) and in between the item's
+    posterior is built answer by answer with `consensus.update_posterior`. Returns None when the
+    method has no per-worker model to reuse (the caller then fits as usual).
+    """
+    if job.aggregation in PER_ITEM_METHODS:
+        return None
+    key = (job.id, job.created_at, job.aggregation)
+    cached = _worker_models.get(key)
+    if cached is None or cached.uses >= REFIT_EVERY:
+        fits = _fit_all(job, _context_item_ids(job, {item.id}))
+        if not all(hasattr(f.model, "errors_") for f in fits.values()):
+            return None
+        _worker_models[key] = _WorkerModels(fits)
+        _worker_models.move_to_end(key)
+        while len(_worker_models) > MAX_CACHED_JOBS:
+            _worker_models.popitem(last=False)
+        return {name: _Decided({item.id: f.decisions[item.id]}) for name, f in fits.items()}
+    cached.uses += 1
+    _worker_models.move_to_end(key)
+    rows = _answer_rows(job, [item.id])
+    decided = {}
+    for name, fit in cached.fits.items():
+        if item.gold is not None:
+            gold = item.gold[name]
+            decided[name] = _Decided({item.id: ControlDecision(gold, 1.0, frozenset({_key(gold)}))})
+            continue
+        workers = {w: code for code, w in enumerate(fit.encoded.workers.tolist())}
+        classes = {c: code for code, c in enumerate(fit.encoded.classes.tolist())}
+        posterior = None
+        for row in rows:
+            worker, label = workers.get(row.worker_id), classes.get(_key(row.choices[name]))
+            if worker is None or label is None:  # someone or something new: refit
+                _worker_models.pop(key, None)
+                return _cached_decisions(job, item)
+            posterior = update_posterior(fit.model, posterior, worker, label)
+        decided[name] = _Decided({item.id: _decision_from(posterior, fit.encoded.classes)})
+    return decided
+
+
 def _apply_label(item: Item, fits: dict[str, ControlFit]) -> None:
     item.consensus = {name: fit.decisions[item.id].label for name, fit in fits.items()}
     item.confidence = min(fit.decisions[item.id].confidence for fit in fits.values())
@@ -136,7 +203,9 @@ def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = N
     if not items:
         return []
     deciding = {i.id for i in items}
-    fits = _fit_all(job, _context_item_ids(job, deciding))
+    fits = _cached_decisions(job, items[0]) if len(items) == 1 else None
+    if fits is None:
+        fits = _fit_all(job, _context_item_ids(job, deciding))
     for item in items:
         _apply_label(item, fits)
         item.is_complete = True

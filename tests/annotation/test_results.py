@@ -134,3 +134,21 @@ def test_unknown_aggregation_is_refused(make_user):
     with pytest.raises(InvalidInput, match="Unknown aggregation 'best'"):
         create_job(make_user("requester"), title="x", label_config=TEXT_CONFIG, reward=1, overlap=1,
                    aggregation="best")
+
+
+def test_single_items_reuse_the_jobs_worker_models_between_refits(db, make_user, make_job, monkeypatch):
+    import annotation.results as results
+
+    fits = []
+    real_fit_all = results._fit_all
+    monkeypatch.setattr(results, "_fit_all", lambda job, ids: fits.append(ids) or real_fit_all(job, ids))
+    truth = {f"sentence {i}": ["positive", "negative"][i % 2] for i in range(12)}
+    job = make_job(rows=[{"text": t} for t in truth], overlap=3)
+    workers = [make_user() for _ in range(3)]
+    # Every worker answers item by item in turn, so all three are known after the first item.
+    _answer_everything(db, job, {w: truth.get for w in workers})
+    items = db.session.scalars(db.select(Item).where(Item.job_id == job.id)).all()
+    assert all(i.consensus == {"sentiment": [truth[i.data["text"]]]} for i in items)
+    # one fit for the first completed item, one whole-job refresh when the last completed;
+    # the ten items in between were decided from the cached worker models
+    assert len(fits) == 2 and fits[-1] is None
