@@ -345,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="consensus method of the job (default: the platform's)")
     parser.add_argument("--reward", type=int, default=10,
                         help="tokens per accepted answer; 0 = no payments (isolates the ledger)")
-    parser.add_argument("--gunicorn-workers", type=int, default=4)
-    parser.add_argument("--gunicorn-threads", type=int, default=8)
+    parser.add_argument("--gunicorn-workers", type=int, default=8)
+    parser.add_argument("--gunicorn-threads", type=int, default=4)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
                         help="PostgreSQL server (the database --db is dropped and recreated)")
     parser.add_argument("--db", default="fl_bench")
