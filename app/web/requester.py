@@ -116,15 +116,19 @@ def upload_items(job_id: int):
     return redirect(url_for("web.job_detail", job_id=job.id))
 
 
-@web.post("/jobs/<int:job_id>/<any(publish, pause, resume, close):action>")
+@web.post("/jobs/<int:job_id>/<any(publish, pause, resume, close, recompute):action>")
 @requester_required
 def job_action(job_id: int, action: str):
     job = get_job_for(current_user, job_id, manage=True)
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired; reload and try again.")
-    ACTIONS[action](current_user, job)
+    if action == "recompute":  # labels and confidences refresh; decisions already paid stand
+        message = f"Consensus recomputed with {job.aggregation} for {recompute_job(job)} items."
+    else:
+        ACTIONS[action](current_user, job)
+        message = f"Job {job.status.value}."
     db.session.commit()
-    flash(f"Job {job.status.value}.", "success")
+    flash(message, "success")
     return redirect(url_for("web.job_detail", job_id=job.id))
 
 
@@ -135,16 +139,3 @@ def export(job_id: int, fmt: str):
     body, mimetype = export_job(current_user, job, fmt)
     return Response(body, mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="fairlabel-job-{job.id}.{fmt}"'})
-
-
-@web.post("/jobs/<int:job_id>/recompute")
-@requester_required
-def recompute(job_id: int):
-    """Re-run consensus over the whole job (labels and confidences; paid decisions stand)."""
-    job = get_job_for(current_user, job_id, manage=True)
-    if not ActionForm().validate_on_submit():
-        abort(400, "The form expired; reload and try again.")
-    updated = recompute_job(job)
-    db.session.commit()
-    flash(f"Consensus recomputed with {job.aggregation} for {updated} items.", "success")
-    return redirect(url_for("web.job_detail", job_id=job.id))
