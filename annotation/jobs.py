@@ -102,7 +102,7 @@ def list_jobs_for(owner: User) -> Sequence[Job]:
 
 
 def list_open_jobs() -> Sequence[Job]:
-    has_open_items = db.select(Item.id).where(Item.job_id == Job.id, Item.is_complete.is_(False)).exists()
+    has_open_items = db.select(Item.id).where(Item.job_id == Job.id, ~Item.is_complete).exists()
     return db.session.scalars(
         db.select(Job).where(Job.status == JobStatus.PUBLISHED, has_open_items)
         .order_by(Job.published_at.desc(), Job.id.desc())

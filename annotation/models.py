@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
@@ -123,7 +124,11 @@ class Item(db.Model):
     hands out an item only while `n_taken < job.overlap`, so it can never be over-answered."""
 
     __table_args__ = (
-        Index("ix_item_job_open", "job_id", "is_complete", "n_taken"),
+        # Read backwards, this is the scheduler's pick order (open items of a job, fullest
+        # first), so the pick is an index scan even before the planner has statistics on
+        # freshly uploaded items.
+        Index("ix_item_job_open", "job_id", "n_taken", "id",
+              postgresql_where=text("NOT is_complete"), sqlite_where=text("NOT is_complete")),
         CheckConstraint("n_taken >= 0", name="n_taken_not_negative"),
     )
 

@@ -234,7 +234,7 @@ def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = N
 
 def _has_open_items(job: Job) -> bool:
     return db.session.scalar(
-        db.select(Item.id).where(Item.job_id == job.id, Item.is_complete.is_(False)).limit(1)
+        db.select(Item.id).where(Item.job_id == job.id, ~Item.is_complete).limit(1)
     ) is not None
 
 
@@ -253,7 +253,7 @@ def _reject_reason(item: Item, wrong: list[str], fits: dict[str, ControlFit]) ->
 def finalize_job(job: Job, *, now: dt.datetime | None = None) -> list[Answer]:
     """Score every incomplete item that has answers (used when a job closes early)."""
     items = db.session.scalars(
-        db.select(Item).where(Item.job_id == job.id, Item.is_complete.is_(False), Item.n_answers > 0)
+        db.select(Item).where(Item.job_id == job.id, ~Item.is_complete, Item.n_answers > 0)
     ).all()
     return decide_items(job, items, now=now)
 

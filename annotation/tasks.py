@@ -66,9 +66,10 @@ def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = Sched
     already_seen = exists().where(Assignment.item_id == Item.id, Assignment.worker_id == worker.id)
     candidate = (
         db.select(Item.id)
-        .where(Item.job_id == job.id, Item.is_complete.is_(False),
+        # `~is_complete` (not `IS false`) so PostgreSQL can use the partial index ix_item_job_open
+        .where(Item.job_id == job.id, ~Item.is_complete,
                Item.n_taken < job.overlap, ~already_seen)
-        .order_by(Item.n_taken.desc(), Item.id)
+        .order_by(Item.n_taken.desc(), Item.id.desc())  # ix_item_job_open, backwards
         .limit(1)
     )
     for _ in range(MAX_PICK_ATTEMPTS):
