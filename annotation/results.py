@@ -15,6 +15,7 @@ over the whole job. Majority vote is per item and skips the context.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -59,6 +60,18 @@ class ControlFit:
     y: np.ndarray | None
     decisions: dict[int, ControlDecision]
 
+    @functools.cached_property
+    def worker_codes(self) -> dict[int, int]:
+        return {worker: code for code, worker in enumerate(self.encoded.workers.tolist())}
+
+    @functools.cached_property
+    def class_codes(self) -> dict[str, int]:
+        return {label: code for code, label in enumerate(self.encoded.classes.tolist())}
+
+
+#: control name → item id → decision
+Decisions = dict[str, dict[int, ControlDecision]]
+
 
 def _key(choices: list[str]) -> str:
     return json.dumps(choices, separators=(",", ":"))
@@ -74,18 +87,22 @@ def fit_control(method: str, control: ControlSpec, rows: Sequence[AnswerRow],
     else:
         classes = [_key([c]) for c in control.choices]
     encoded = encode_answers([r.item_id for r in rows], [r.worker_id for r in rows], keys, classes=classes)
-    gold_items = [i for i in gold_keys if i in set(encoded.tasks.tolist())]
+    answered = set(encoded.tasks.tolist())
+    gold_items = [i for i in gold_keys if i in answered]
     y = encoded.encode_gold(gold_items, [gold_keys[i] for i in gold_items]) if gold_items else None
     model = AGGREGATORS[method]()
     probas = model.fit_predict_proba(encoded.X, y, n_classes=encoded.n_classes)
     decisions = {}
     for code, item_id in enumerate(encoded.tasks.tolist()):
-        if item_id in gold_keys:
-            decisions[item_id] = ControlDecision(gold[item_id][control.name], 1.0,
-                                                 frozenset({gold_keys[item_id]}))
+        if item_id in gold:
+            decisions[item_id] = _gold_decision(gold[item_id][control.name])
             continue
         decisions[item_id] = _decision_from(probas[code], encoded.classes)
     return ControlFit(model, encoded, y, decisions)
+
+
+def _gold_decision(gold: list[str]) -> ControlDecision:
+    return ControlDecision(gold, 1.0, frozenset({_key(gold)}))
 
 
 def _decision_from(posterior: np.ndarray, classes: Sequence[str]) -> ControlDecision:
@@ -122,15 +139,16 @@ def _context_item_ids(job: Job, deciding: set[int]) -> set[int]:
 
 
 def _fit_all(job: Job, item_ids: set[int] | None) -> dict[str, ControlFit]:
-    spec = job_spec(job)
+    """A fit per control over the answers of `item_ids` (None: the whole job); {} if none."""
     rows = _answer_rows(job, item_ids)
+    if not rows:
+        return {}
     gold = _gold_of(job)
-    return {c.name: fit_control(job.aggregation, c, rows, gold) for c in spec.controls}
+    return {c.name: fit_control(job.aggregation, c, rows, gold) for c in job_spec(job).controls}
 
 
-@dataclass(frozen=True)
-class _Decided:
-    decisions: dict[int, ControlDecision]
+def _decisions(fits: dict[str, ControlFit]) -> Decisions:
+    return {name: fit.decisions for name, fit in fits.items()}
 
 
 @dataclass
@@ -147,14 +165,14 @@ MAX_CACHED_JOBS = 64
 REFIT_EVERY = 100  # item decisions between refits of a job's worker models
 
 
-def _cached_decisions(job: Job, item: Item) -> dict[str, _Decided] | None:
+def _cached_decisions(job: Job, item: Item) -> Decisions | None:
     """Decide one completed item from cached worker models in O(answers × classes).
 
     Fitting a confusion model over the job's recent items costs ~100 ms per completed item;
     the models move little from one item to the next, so they are refitted every REFIT_EVERY
     decisions (or when a worker or label they have not seen appears) and in between the item's
-    posterior is built answer by answer with `consensus.update_posterior`. Returns None when the
-    method has no per-worker model to reuse (the caller then fits as usual).
+    posterior is built answer by answer with `consensus.update_posterior`. Returns None for
+    per-item methods (the caller decides from the item's own answers).
     """
     if job.aggregation in PER_ITEM_METHODS:
         return None
@@ -162,38 +180,35 @@ def _cached_decisions(job: Job, item: Item) -> dict[str, _Decided] | None:
     cached = _worker_models.get(key)
     if cached is None or cached.uses >= REFIT_EVERY:
         fits = _fit_all(job, _context_item_ids(job, {item.id}))
-        if not all(hasattr(f.model, "errors_") for f in fits.values()):
-            return None
-        _worker_models[key] = _WorkerModels(fits)
-        _worker_models.move_to_end(key)
-        while len(_worker_models) > MAX_CACHED_JOBS:
-            _worker_models.popitem(last=False)
-        return {name: _Decided({item.id: f.decisions[item.id]}) for name, f in fits.items()}
+        if all(hasattr(f.model, "errors_") for f in fits.values()):  # reusable worker models
+            _worker_models[key] = _WorkerModels(fits)
+            _worker_models.move_to_end(key)
+            while len(_worker_models) > MAX_CACHED_JOBS:
+                _worker_models.popitem(last=False)
+        return _decisions(fits)
     cached.uses += 1
     _worker_models.move_to_end(key)
     rows = _answer_rows(job, [item.id])
-    decided = {}
+    decided: Decisions = {}
     for name, fit in cached.fits.items():
         if item.gold is not None:
-            gold = item.gold[name]
-            decided[name] = _Decided({item.id: ControlDecision(gold, 1.0, frozenset({_key(gold)}))})
+            decided[name] = {item.id: _gold_decision(item.gold[name])}
             continue
-        workers = {w: code for code, w in enumerate(fit.encoded.workers.tolist())}
-        classes = {c: code for code, c in enumerate(fit.encoded.classes.tolist())}
         posterior = None
         for row in rows:
-            worker, label = workers.get(row.worker_id), classes.get(_key(row.choices[name]))
+            worker = fit.worker_codes.get(row.worker_id)
+            label = fit.class_codes.get(_key(row.choices[name]))
             if worker is None or label is None:  # someone or something new: refit
                 _worker_models.pop(key, None)
                 return _cached_decisions(job, item)
             posterior = update_posterior(fit.model, posterior, worker, label)
-        decided[name] = _Decided({item.id: _decision_from(posterior, fit.encoded.classes)})
+        decided[name] = {item.id: _decision_from(posterior, fit.encoded.classes)}
     return decided
 
 
-def _apply_label(item: Item, fits: dict[str, ControlFit]) -> None:
-    item.consensus = {name: fit.decisions[item.id].label for name, fit in fits.items()}
-    item.confidence = min(fit.decisions[item.id].confidence for fit in fits.values())
+def _apply_label(item: Item, decisions: Decisions) -> None:
+    item.consensus = {name: per_item[item.id].label for name, per_item in decisions.items()}
+    item.confidence = min(per_item[item.id].confidence for per_item in decisions.values())
 
 
 def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = None) -> list[Answer]:
@@ -203,11 +218,11 @@ def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = N
     if not items:
         return []
     deciding = {i.id for i in items}
-    fits = _cached_decisions(job, items[0]) if len(items) == 1 else None
-    if fits is None:
-        fits = _fit_all(job, _context_item_ids(job, deciding))
+    decisions = _cached_decisions(job, items[0]) if len(items) == 1 else None
+    if decisions is None:
+        decisions = _decisions(_fit_all(job, _context_item_ids(job, deciding)))
     for item in items:
-        _apply_label(item, fits)
+        _apply_label(item, decisions)
         item.is_complete = True
         item.completed_at = item.completed_at or now
     pending = db.session.scalars(
@@ -216,12 +231,12 @@ def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = N
     ).all()
     by_item = {i.id: i for i in items}
     for answer in pending:
-        wrong = [name for name, fit in fits.items()
-                 if _key(answer.choices[name]) not in fit.decisions[answer.item_id].accepted_keys]
+        wrong = [name for name, per_item in decisions.items()
+                 if _key(answer.choices[name]) not in per_item[answer.item_id].accepted_keys]
         answer.decided_at = now
         if wrong:
             answer.status = AnswerStatus.REJECTED
-            answer.reject_reason = _reject_reason(by_item[answer.item_id], wrong, fits)
+            answer.reject_reason = _reject_reason(by_item[answer.item_id], wrong, decisions)
         else:
             answer.status = AnswerStatus.ACCEPTED
     db.session.flush()
@@ -238,10 +253,10 @@ def _has_open_items(job: Job) -> bool:
     ) is not None
 
 
-def _reject_reason(item: Item, wrong: list[str], fits: dict[str, ControlFit]) -> str:
+def _reject_reason(item: Item, wrong: list[str], decisions: Decisions) -> str:
     parts = []
     for name in wrong:
-        decision = fits[name].decisions[item.id]
+        decision = decisions[name][item.id]
         label = ", ".join(decision.label)
         if item.gold is not None:
             parts.append(f"{name}: this was a check question; the expected answer is {label}")
@@ -264,13 +279,13 @@ def recompute_job(job: Job) -> int:
     Decisions already made on answers stand: money has moved on them. Returns items updated.
     """
     items = db.session.scalars(
-        db.select(Item).where(Item.job_id == job.id, Item.is_complete.is_(True), Item.n_answers > 0)
+        db.select(Item).where(Item.job_id == job.id, Item.is_complete, Item.n_answers > 0)
     ).all()
     if not items:
         return 0
-    fits = _fit_all(job, None)
+    decisions = _decisions(_fit_all(job, None))
     for item in items:
-        _apply_label(item, fits)
+        _apply_label(item, decisions)
     db.session.flush()
     return len(items)
 
@@ -291,8 +306,6 @@ class WorkerScore:
 def job_worker_quality(job: Job) -> dict[str, list[WorkerScore]]:
     """Per control, a row per worker: agreement with consensus, model skill with a 95% credible
     interval, spammer score (Raykar & Yu) and accuracy on gold."""
-    if not _answer_rows(job, None):
-        return {}
     table = {}
     for name, fit in _fit_all(job, None).items():
         quality = worker_quality(fit.encoded.X, fit.model.probas_, y=fit.y,
