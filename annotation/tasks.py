@@ -73,13 +73,16 @@ def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = Sched
         .limit(1)
     )
     for _ in range(MAX_PICK_ATTEMPTS):
-        item_id = db.session.scalar(candidate.with_for_update(skip_locked=True))
+        # FOR NO KEY UPDATE: we never change an item's key, and the weaker lock does not
+        # collide with the KEY SHARE locks that inserting answers and assignments take on
+        # their item (a FOR UPDATE pick could deadlock with a submit to the same item).
+        item_id = db.session.scalar(candidate.with_for_update(skip_locked=True, key_share=True))
         if item_id is None and not released:
             # SKIP LOCKED also skips items that are merely busy: an answer in flight holds its
             # item's row until it commits. Before saying "nothing left", wait for those. Only a
             # transaction that holds no item rows waits (released nothing above), so it cannot
             # be part of a deadlock cycle.
-            item_id = db.session.scalar(candidate.with_for_update())
+            item_id = db.session.scalar(candidate.with_for_update(key_share=True))
         if item_id is None:
             return None
         taken = db.session.execute(
