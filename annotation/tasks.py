@@ -12,6 +12,7 @@ different items instead of queueing on one row.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ from annotation.results import decide_items
 from app.extensions import db, utcnow
 
 MAX_PICK_ATTEMPTS = 8
+BUSY_WAIT_SECONDS = 2.0  # longest wait for items that are only busy with answers in flight
+BUSY_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = Sched
     )
     if held is not None:
         return held
-    released = release_expired_leases(job, now=now)
+    release_expired_leases(job, now=now)
     already_seen = exists().where(Assignment.item_id == Item.id, Assignment.worker_id == worker.id)
     candidate = (
         db.select(Item.id)
@@ -72,19 +75,21 @@ def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = Sched
         .order_by(Item.n_taken.desc(), Item.id.desc())  # ix_item_job_open, backwards
         .limit(1)
     )
+    # FOR NO KEY UPDATE: we never change an item's key, and the weaker lock does not collide
+    # with the KEY SHARE locks that inserting answers and assignments take on their item.
+    pick = candidate.with_for_update(skip_locked=True, key_share=True)
+    busy_until = time.monotonic() + BUSY_WAIT_SECONDS
     for _ in range(MAX_PICK_ATTEMPTS):
-        # FOR NO KEY UPDATE: we never change an item's key, and the weaker lock does not
-        # collide with the KEY SHARE locks that inserting answers and assignments take on
-        # their item (a FOR UPDATE pick could deadlock with a submit to the same item).
-        item_id = db.session.scalar(candidate.with_for_update(skip_locked=True, key_share=True))
-        if item_id is None and not released:
+        item_id = db.session.scalar(pick)
+        while item_id is None:
             # SKIP LOCKED also skips items that are merely busy: an answer in flight holds its
-            # item's row until it commits. Before saying "nothing left", wait for those. Only a
-            # transaction that holds no item rows waits (released nothing above), so it cannot
-            # be part of a deadlock cycle.
-            item_id = db.session.scalar(candidate.with_for_update(key_share=True))
-        if item_id is None:
-            return None
+            # item's row until it commits. If such items exist, poll for them briefly rather
+            # than say "nothing left". Polling, not waiting on the row lock: a lock wait here
+            # could join a deadlock cycle (rows a locking scan rejects stay locked).
+            if db.session.scalar(candidate) is None or time.monotonic() > busy_until:
+                return None
+            time.sleep(BUSY_POLL_SECONDS)
+            item_id = db.session.scalar(pick)
         taken = db.session.execute(
             update(Item).where(Item.id == item_id, Item.n_taken < job.overlap)
             .values(n_taken=Item.n_taken + 1)
