@@ -15,7 +15,16 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# Front-end and chain tooling (Chart.js, solc-js, OpenZeppelin, anvil), pinned by package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static/vendor/chart.umd.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/chart.js/dist/chart.umd.js $@
+
+install: $(VENV)/.installed node_modules/.installed static/vendor/chart.umd.js
 
 # A development instance: SQLite under instance/, a random secret generated once, never committed.
 $(INSTANCE)/config.py:
