@@ -12,7 +12,8 @@ from sqlalchemy import func
 from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from annotation.label_config import LabelSpec, parse_label_config
 from annotation.models import Answer, Item, Job, JobStatus, User
-from annotation.signals import job_closed, slots_opened
+from annotation.levels import LEVEL_NAMES
+from annotation.signals import job_closed, job_resuming, job_terms_set, slots_opened
 from app.extensions import db, utcnow
 from consensus import AGGREGATORS
 
@@ -47,6 +48,7 @@ def create_job(
     instructions: str = "",
     seconds_per_task: int = 30,
     aggregation: str = "auto",
+    min_level: str = "newcomer",
 ) -> Job:
     """A draft job; raises InvalidConfig / InvalidInput naming the field at fault."""
     if not owner.is_requester:
@@ -55,6 +57,9 @@ def create_job(
     if not title or len(title) > 200:
         raise InvalidInput("A job needs a title of 1–200 characters.", field="title")
     parse_label_config(label_config)
+    if min_level not in LEVEL_NAMES:
+        raise InvalidInput(f"Unknown level {min_level!r}; choose one of {', '.join(LEVEL_NAMES)}.",
+                           field="min_level")
     if aggregation not in AGGREGATORS:
         raise InvalidInput(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATORS)}.",
                            field="aggregation")
@@ -67,10 +72,12 @@ def create_job(
         overlap=_require_int("overlap", overlap, 1, MAX_OVERLAP),
         seconds_per_task=_require_int("seconds_per_task", seconds_per_task, 1, 24 * 3600),
         aggregation=aggregation,
+        min_level=min_level,
         status=JobStatus.DRAFT,
     )
     db.session.add(job)
     db.session.flush()
+    job_terms_set.send(job, stage="create")
     return job
 
 
@@ -124,6 +131,7 @@ def publish_job(user: User, job: Job) -> Job:
     job.status = JobStatus.PUBLISHED
     job.published_at = utcnow()
     db.session.flush()
+    job_terms_set.send(job, stage="publish")
     slots_opened.send(job, slots=open_slots(job))
     return job
 
@@ -140,6 +148,7 @@ def resume_job(user: User, job: Job) -> Job:
     require_manager(user, job)
     if job.status is not JobStatus.PAUSED:
         raise Conflict(f"Only a paused job can be resumed; this job is {job.status.value}.")
+    job_resuming.send(job)
     job.status = JobStatus.PUBLISHED
     return job
 
@@ -189,13 +198,13 @@ def job_progress(job: Job) -> JobProgress:
 MIN_ANSWERS_FOR_MEASURED_RATE = 5
 
 
-def seconds_per_answer(job: Job) -> tuple[float, bool]:
-    """(median active seconds per answer, measured?) — the requester's estimate until there are
-    enough answers to measure it."""
+def seconds_per_answer(job: Job, *, min_answers: int = MIN_ANSWERS_FOR_MEASURED_RATE) -> tuple[float, bool]:
+    """(median active seconds per answer, measured?) over the job's latest 501 answers — the
+    requester's estimate until there are `min_answers` answers to measure."""
     times = db.session.scalars(
         db.select(Answer.active_ms).where(Answer.job_id == job.id).order_by(Answer.id.desc()).limit(501)
     ).all()
-    if len(times) >= MIN_ANSWERS_FOR_MEASURED_RATE:
+    if len(times) >= min_answers:
         return max(statistics.median(times) / 1000, 1.0), True
     return float(job.seconds_per_task), False
 

@@ -100,6 +100,8 @@ class Job(db.Model):
     overlap: Mapped[int]  # answers wanted per item
     seconds_per_task: Mapped[int]  # the requester's estimate, until answers measure it
     aggregation: Mapped[str] = mapped_column(String(32), default="auto")  # a consensus.AGGREGATORS name
+    # The least annotator level (annotation/levels.py) that may work on this job.
+    min_level: Mapped[str] = mapped_column(String(16), default="newcomer", server_default="newcomer")
     status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.DRAFT)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     published_at: Mapped[dt.datetime | None]

@@ -21,6 +21,7 @@ from sqlalchemy import exists, func, update
 from annotation.errors import Conflict, InvalidAnswer, LeaseExpired, NotFound, PermissionDenied
 from annotation.jobs import job_spec
 from annotation.label_config import normalize_answer
+from annotation.levels import LEVELS, level_rank, meets_level
 from annotation.models import (
     Answer,
     AnswerStatus,
@@ -42,7 +43,7 @@ BUSY_POLL_SECONDS = 0.05
 @dataclass(frozen=True)
 class SchedulerSettings:
     lease_seconds: int = 15 * 60
-    max_active_ms: int = 30 * 60 * 1000
+    max_active_ms: int = 10 * 60 * 1000
 
 
 def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = SchedulerSettings(),
@@ -65,6 +66,10 @@ def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = Sched
     )
     if held is not None:
         return held
+    if not meets_level(worker, job.min_level):
+        title = LEVELS[level_rank(job.min_level)].title
+        raise PermissionDenied(f"This job is open to {title} annotators and above; see your level "
+                               "and what the next one needs on your earnings page.")
     release_expired_leases(job, now=now)
     already_seen = exists().where(Assignment.item_id == Item.id, Assignment.worker_id == worker.id)
     candidate = (
@@ -214,12 +219,15 @@ def _retake_slot(assignment: Assignment, job: Job) -> bool:
 
 
 def _clamp_active_ms(active_ms: Any, elapsed_ms: int, cap_ms: int) -> int:
-    """Browser-measured active time, never more than the server saw pass or the idle cap."""
-    if active_ms is None:
-        return min(elapsed_ms, cap_ms)
-    if isinstance(active_ms, bool) or not isinstance(active_ms, (int, float)) or active_ms < 0:
+    """Active time as the server measured it (served → submitted), with an idle gap capped.
+
+    Pay depends on it (the hourly floor), so the browser's own figure is checked for shape but
+    not trusted: a client can neither inflate nor shrink what a job is measured to pay.
+    """
+    if active_ms is not None and (
+            isinstance(active_ms, bool) or not isinstance(active_ms, (int, float)) or active_ms < 0):
         raise InvalidAnswer("active_ms must be a non-negative number of milliseconds.")
-    return int(min(active_ms, elapsed_ms, cap_ms))
+    return min(elapsed_ms, cap_ms)
 
 
 def worker_answer_counts(worker: User) -> dict[AnswerStatus, int]:

@@ -65,7 +65,8 @@ def create_user_command(username: str, role: str, password: str) -> None:
 @click.option("--key", required=True, help="Unique id of this credit: running it again credits nothing.")
 def credit_command(username: str, amount: int, key: str) -> None:
     """Credit a requester's balance from the treasury (development and demo funding)."""
-    from rewards.ledger import balance_of
+    from rewards.accounts import requester_balance
+    from rewards.policy import current_policy
     from rewards.settlement import credit_requester
 
     user = db.session.scalar(db.select(User).where(User.username == username))
@@ -76,7 +77,8 @@ def credit_command(username: str, amount: int, key: str) -> None:
     except RewardsError as exc:
         _fail(exc)
     db.session.commit()
-    click.echo(f"{username}: balance {balance_of(f'requester:{user.id}')}.")
+    token = current_policy().token
+    click.echo(f"{username}: balance {requester_balance(token, user.id)} {token}.")
 
 
 @demo_cli.command("load")

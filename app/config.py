@@ -29,11 +29,25 @@ MAX_ZIP_MEMBERS = 10_000
 MAX_ITEMS_PER_UPLOAD = 100_000
 # How long a served task stays reserved for its annotator before it returns to the pool.
 LEASE_SECONDS = 15 * 60
-# Longest idle gap counted as active time within one answer (client-measured time is clamped to it).
-MAX_ACTIVE_MS_PER_ANSWER = 30 * 60 * 1000
+# Active time per answer is measured by the server (served → submitted); a longer gap than this
+# counts as idle and is capped, so a task left open over lunch does not skew a job's hourly rate.
+MAX_ACTIVE_MS_PER_ANSWER = 10 * 60 * 1000
 # Name and decimals of the reward token; amounts are integers in its smallest unit.
 TOKEN_SYMBOL = "FLT"
 TOKEN_DECIMALS = 0
+# Platform fee on every accepted answer, in basis points of its reward (500 = 5%), reserved with
+# the rewards when a job is published.
+PLATFORM_FEE_BPS = 500
+# The hourly pay floor, enforced in the payment path: jobs estimated under it are refused, and
+# accepted answers are topped up to it when measured times show a job misses it. 0 disables it.
+PAY_FLOOR_PER_HOUR = "12"
+PAY_FLOOR_CURRENCY = "USD"
+# Token smallest units per 1 unit of PAY_FLOOR_CURRENCY (100: 1 FLT is one cent).
+TOKEN_UNITS_PER_CURRENCY = "100"
+# Answers a job needs before its measured median time replaces the requester's estimate.
+PAY_FLOOR_MIN_ANSWERS = 10
+# How long accepted earnings stay pending (the requester's dispute window) before payout.
+PAYOUT_HOLD_SECONDS = 72 * 3600
 # Seconds a requester expects one answer to take, used for the hourly estimate before answers exist.
 DEFAULT_SECONDS_PER_TASK = 30
 # argon2 cost overrides (time_cost, memory_cost in KiB, parallelism); empty = argon2-cffi's defaults.
@@ -57,6 +71,7 @@ def validate_config(app: Flask) -> None:
             "SECRET_KEY is not set. Set FLASK_SECRET_KEY in the environment or SECRET_KEY in "
             "instance/config.py (python -c 'import secrets; print(secrets.token_hex(32))')."
         )
+    _validate_money(app)
     for key in ("LEASE_SECONDS", "MAX_CONTENT_LENGTH", "MAX_ITEMS_PER_UPLOAD"):
         value = app.config.get(key)
         if not isinstance(value, int) or value <= 0:
@@ -75,3 +90,21 @@ def resolve_paths(app: Flask) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + url.split("://", 1)[1]
     if not app.config.get("MEDIA_ROOT"):
         app.config["MEDIA_ROOT"] = os.path.join(app.instance_path, "media")
+
+
+def _validate_money(app: Flask) -> None:
+    from decimal import Decimal, InvalidOperation
+
+    config = app.config
+    for key in ("PAY_FLOOR_PER_HOUR", "TOKEN_UNITS_PER_CURRENCY"):
+        try:
+            value = Decimal(str(config.get(key)))
+        except InvalidOperation:
+            raise ConfigError(f"{key} must be a decimal number, not {config.get(key)!r}") from None
+        if not value.is_finite() or value < 0 or (key == "TOKEN_UNITS_PER_CURRENCY" and value == 0):
+            raise ConfigError(f"{key} must be a positive decimal number, not {config.get(key)!r}")
+    for key, low, high in (("PLATFORM_FEE_BPS", 0, 10_000), ("PAY_FLOOR_MIN_ANSWERS", 1, 10**6),
+                           ("PAYOUT_HOLD_SECONDS", 0, 365 * 24 * 3600)):
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{key} must be a whole number from {low} to {high}, not {value!r}")

@@ -15,7 +15,14 @@ from werkzeug.exceptions import HTTPException
 from annotation.errors import AnnotationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from app.extensions import db, login_manager
 from consensus import ConsensusError
-from rewards.errors import InsufficientFunds, RewardsError, TransferConflict
+from rewards.errors import (
+    BelowPayFloor,
+    InsufficientFunds,
+    RewardsConflict,
+    RewardsError,
+    RewardsNotFound,
+    TransferConflict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,9 @@ STATUS = [
     (Conflict, 409),
     (InsufficientFunds, 402),
     (TransferConflict, 409),
+    (RewardsConflict, 409),
+    (RewardsNotFound, 404),
+    (BelowPayFloor, 422),
     (RewardsError, 400),
     (ConsensusError, 422),
     (AnnotationError, 400),

@@ -21,3 +21,19 @@ class TransferConflict(RewardsError):
 
 class InsufficientFunds(RewardsError):
     """The transfer would take an account below zero where that is forbidden."""
+
+
+class InvalidAmount(RewardsError, ValueError):
+    """An amount that is not a positive whole number of token units, or a malformed request."""
+
+
+class BelowPayFloor(RewardsError):
+    """A job whose estimated hourly pay is under the platform's floor."""
+
+
+class RewardsNotFound(RewardsError, LookupError):
+    """The job, answer or account is not there for this user (others' things look missing)."""
+
+
+class RewardsConflict(RewardsError):
+    """The operation does not fit the current state (e.g. a hold that already ended)."""

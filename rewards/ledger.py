@@ -14,18 +14,19 @@ from app.extensions import db
 from rewards.errors import InsufficientFunds, TransferConflict, UnbalancedTransfer
 from rewards.models import LedgerAccount, LedgerEntry, LedgerTransfer
 
-# Accounts that may go below zero: the treasury issues tokens; in this version a requester's
-# balance may also run negative (the economics issue turns that into an escrow check).
-NEGATIVE_ALLOWED = {"treasury", "requester"}
+# The only accounts that may go below zero are the platform's counterparties to the outside
+# world: the treasury (tokens issued or paid out) and deposits clearing (tokens received on chain
+# before they are credited). Everyone's money — requesters, escrows, workers — never can.
+NEGATIVE_ALLOWED = {"treasury", "deposits_clearing"}
 
 
-def get_account(code: str, *, kind: str, user_id: int | None = None,
+def get_account(code: str, *, kind: str, token: str = "FLT", user_id: int | None = None,
                 job_id: int | None = None) -> LedgerAccount:
     """The account with `code`, created on first use."""
     account = db.session.scalar(db.select(LedgerAccount).where(LedgerAccount.code == code))
     if account is not None:
         return account
-    account = LedgerAccount(code=code, kind=kind, user_id=user_id, job_id=job_id,
+    account = LedgerAccount(code=code, token=token, kind=kind, user_id=user_id, job_id=job_id,
                             allow_negative=kind in NEGATIVE_ALLOWED, balance=0)
     try:
         with db.session.begin_nested():
@@ -128,6 +129,19 @@ def _check_replay(existing: LedgerTransfer, amounts: Mapping[LedgerAccount, int]
 
 def balance_of(code: str) -> int:
     return db.session.scalar(db.select(LedgerAccount.balance).where(LedgerAccount.code == code)) or 0
+
+
+def reverse_transfer(key: str, original_key: str, *, kind: str = "reversal",
+                     memo: dict[str, Any] | None = None) -> LedgerTransfer:
+    """Post the exact opposite of transfer `original_key` under `key`: corrections are new
+    transfers, never edits."""
+    original = db.session.scalar(
+        db.select(LedgerTransfer).where(LedgerTransfer.key == original_key)
+        .options(selectinload(LedgerTransfer.entries).selectinload(LedgerEntry.account)))
+    if original is None:
+        raise TransferConflict(f"No transfer {original_key!r} to reverse.")
+    legs = {entry.account: -entry.amount for entry in original.entries}
+    return post_transfer(key, legs, kind=kind, memo={"reverses": original_key, **(memo or {})})
 
 
 def recomputed_balances() -> dict[str, tuple[int, int]]:

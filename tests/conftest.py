@@ -129,14 +129,15 @@ def make_user(db) -> Callable[..., Any]:
 
 @pytest.fixture
 def make_job(db, make_user, app) -> Callable[..., Any]:
-    """A job with `n_items` text items; published unless `publish=False`."""
+    """A job with `n_items` text items; published unless `publish=False`, its requester credited
+    with exactly what publishing reserves unless `fund=False`."""
     import json
 
     from annotation.imports import UploadedFile, import_upload
     from annotation.jobs import create_job, publish_job
 
     def make(owner=None, *, n_items: int = 3, publish: bool = True, rows: list[dict] | None = None,
-             **overrides):
+             fund: bool = True, **overrides):
         owner = owner or make_user("requester")
         fields = {"title": "Sentiment", "label_config": TEXT_CONFIG, "reward": 10, "overlap": 3,
                   **overrides}
@@ -146,6 +147,12 @@ def make_job(db, make_user, app) -> Callable[..., Any]:
             body = "\n".join(json.dumps(r) for r in rows).encode()
             import_upload(owner, job, [UploadedFile("rows.jsonl", body)], media_root=app.config["MEDIA_ROOT"])
         if publish:
+            if fund:  # exactly what publishing reserves
+                from rewards.settlement import credit_requester, publish_cost
+
+                cost = publish_cost(job)
+                if cost:
+                    credit_requester(owner, cost, key=f"test-fund-job-{job.id}")
             publish_job(owner, job)
         db.session.commit()
         return job

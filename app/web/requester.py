@@ -28,7 +28,9 @@ from app.errors import status_for
 from app.extensions import db
 from app.web import web
 from app.web.forms import ActionForm, JobForm, UploadForm
-from rewards.ledger import balance_of
+from rewards.accounts import escrow_balance, requester_balance
+from rewards.policy import current_policy
+from rewards.settlement import budget_for, escrow_needs, publish_cost
 
 ACTIONS = {"publish": publish_job, "pause": pause_job, "resume": resume_job, "close": close_job}
 
@@ -48,7 +50,7 @@ def requester_required(view):
 def jobs():
     listed = list_jobs_for(current_user)
     progress = {job.id: job_progress(job) for job in listed}
-    balance = balance_of(f"requester:{current_user.id}")
+    balance = requester_balance(current_policy().token, current_user.id)
     return render_template("requester/jobs.html", jobs=listed, progress=progress, balance=balance)
 
 
@@ -82,7 +84,9 @@ def _render_job(job, *, upload_error: str | None = None, status: int = 200):
         "requester/job.html", job=job, spec=job_spec(job), progress=job_progress(job),
         items=results_page(job, page=page), page=page, instructions=render_instructions(job.instructions),
         upload_form=UploadForm(), upload_error=upload_error, rate=rate, rate_measured=measured,
-        escrow=balance_of(f"job:{job.id}"),
+        escrow=escrow_balance(current_policy().token, job.id), budget=budget_for(job),
+        needs=escrow_needs(job), publish_cost=publish_cost(job),
+        balance=requester_balance(current_policy().token, current_user.id),
         quality=job_worker_quality(job) if request.args.get("quality") else None,
     ), status
 

@@ -25,7 +25,8 @@ from annotation.models import Answer, AnswerStatus, Assignment, AssignmentStatus
 from annotation.tasks import SchedulerSettings, next_task_for, submit_answer
 from rewards.ledger import balance_of, recomputed_balances
 from rewards.models import LedgerTransfer
-from rewards.settlement import worker_account
+from rewards.accounts import pending_account
+from rewards.policy import PayPolicy
 
 from conftest import choices_result
 
@@ -115,7 +116,7 @@ def test_32_annotators_at_once(app, db, make_user, make_job, login, via, paid_be
     workers = [make_user("annotator") for _ in range(N_WORKERS)]
     if paid_before:
         for worker in workers:
-            worker_account(worker.id)
+            pending_account("FLT", worker.id)
         db.session.commit()
     job = make_job(n_items=N_ITEMS, overlap=OVERLAP, reward=REWARD)
     outcomes = [Outcome(worker_id=w.id) for w in workers]
@@ -179,8 +180,9 @@ def test_32_annotators_at_once(app, db, make_user, make_job, login, via, paid_be
     assert reward_keys == Counter(f"answer:{a.id}:reward" for a in accepted)
     accepted_per_worker = Counter(a.worker_id for a in accepted)
     for worker in workers:
-        assert balance_of(f"worker:{worker.id}") == REWARD * accepted_per_worker[worker.id]
-    assert balance_of(f"job:{job_id}") == REWARD * (N_ITEMS * OVERLAP - len(accepted))
+        assert balance_of(f"FLT:worker:{worker.id}:pending") == REWARD * accepted_per_worker[worker.id]
+    per_answer = REWARD + PayPolicy().fee_for(REWARD)
+    assert balance_of(f"FLT:escrow:job:{job_id}") == per_answer * (N_ITEMS * OVERLAP - len(accepted))
     for code, (kept, summed) in recomputed_balances().items():
         assert kept == summed, code
 
@@ -222,7 +224,7 @@ def test_same_answer_sent_twice_at_once_is_stored_once(app, db, make_user, make_
     assert len(stored) == 1 and got == [stored[0], stored[0]]
     assert db.session.scalar(db.select(db.func.count()).select_from(LedgerTransfer)
                              .where(LedgerTransfer.key == f"answer:{stored[0]}:reward")) == 1
-    assert balance_of(f"worker:{worker_id}") == REWARD
+    assert balance_of(f"FLT:worker:{worker_id}:pending") == REWARD
 
 
 def test_an_item_busy_with_a_submit_is_still_served(app, db, make_user, make_job):

@@ -52,50 +52,51 @@ def test_worker_balances_cannot_go_negative_and_nothing_is_half_written(db, acco
     assert (balance_of("treasury"), balance_of("worker:1x")) == (0, 0)
 
 
-def test_publish_funds_accepted_answers_pay_and_close_refunds(db, make_user, make_job):
-    job = make_job(n_items=2, overlap=2, reward=7)
-    owner = f"requester:{job.owner_id}"
-    assert balance_of(f"job:{job.id}") == 28 and balance_of(owner) == -28
+def test_publish_reserves_accepted_answers_pay_and_close_refunds(db, make_user, make_job):
+    job = make_job(n_items=2, overlap=2, reward=20)  # fee 5% = 1 per answer
+    owner = f"FLT:requester:{job.owner_id}"
+    assert balance_of(f"FLT:escrow:job:{job.id}") == 84 and balance_of(owner) == 0
     workers = [make_user(), make_user()]
     for worker, label in zip(workers, ["positive", "negative"]):
         assignment = next_task_for(worker, job)
         submit_answer(worker, assignment.id, choices_result(label))
     db.session.commit()
-    # a tie: both accepted, both paid once
-    assert [balance_of(f"worker:{w.id}") for w in workers] == [7, 7]
+    # a tie: both accepted, both paid once, into pending (the hold period)
+    assert [balance_of(f"FLT:worker:{w.id}:pending") for w in workers] == [20, 20]
+    assert balance_of("FLT:platform:fees") == 2
     close_job(job.owner, job)
     db.session.commit()
-    assert balance_of(f"job:{job.id}") == 0 and balance_of(owner) == -14
+    assert balance_of(f"FLT:escrow:job:{job.id}") == 0 and balance_of(owner) == 42
     stored_vs_sum = recomputed_balances()
     assert all(stored == summed for stored, summed in stored_vs_sum.values())
     assert sum(stored for stored, _ in stored_vs_sum.values()) == 0
     kinds = db.session.scalars(db.select(LedgerTransfer.kind).order_by(LedgerTransfer.id)).all()
-    assert kinds == ["job_funding", "reward", "reward", "refund"]
+    assert kinds == ["credit", "job_funding", "reward", "reward", "refund"]
 
 
 def test_rejected_answers_are_not_paid_and_pages_show_it(db, make_user, make_job, login):
-    job = make_job(n_items=1, overlap=3, reward=4)
+    job = make_job(n_items=1, overlap=3, reward=10)
     workers = [make_user() for _ in range(3)]
     for worker, label in zip(workers, ["positive", "positive", "negative"]):
         assignment = next_task_for(worker, job)
         submit_answer(worker, assignment.id, choices_result(label))
         db.session.commit()
-    assert [balance_of(f"worker:{w.id}") for w in workers] == [4, 4, 0]
+    assert [balance_of(f"FLT:worker:{w.id}:pending") for w in workers] == [10, 10, 0]
     page = login(workers[2]).get("/me").get_data(as_text=True)
     assert "rejected" in page and "the consensus is positive" in page
-    assert '<span class="big" id="earned">0</span>' in page
+    assert '<span class="big" id="pending">0</span>' in page
     accepted_page = login(workers[0]).get("/me").get_data(as_text=True)
-    assert '<span class="big" id="earned">4</span>' in accepted_page
+    assert '<span class="big" id="pending">10</span>' in accepted_page
 
 
-def test_pending_earnings_count_undecided_answers(db, make_user, make_job, login):
-    job = make_job(n_items=1, overlap=3, reward=9)
+def test_undecided_answers_show_as_awaiting_consensus(db, make_user, make_job, login):
+    job = make_job(n_items=1, overlap=3, reward=11)
     worker = make_user()
     assignment = next_task_for(worker, job)
     submit_answer(worker, assignment.id, choices_result("positive"))
     db.session.commit()
     page = login(worker).get("/me").get_data(as_text=True)
-    assert '<span class="big" id="pending">9</span>' in page
+    assert '<span class="big" id="awaiting">11</span>' in page
 
 
 def test_accounts_are_created_once(db):
