@@ -16,7 +16,6 @@ job, a test — moves the money in the same transaction as the work.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +167,6 @@ def pay_answers(job: Job, answers: list[Answer], **_: Any) -> None:
         return
     policy = current_policy()
     budget = budget_for(job, policy)
-    _raise_topup_if_floor_missed(job, budget, policy)
     if job.reward + budget.fee_per_answer > 0:
         token = budget.token
         escrow, fees = escrow_account(token, job.id), fees_account(token)
@@ -183,8 +181,10 @@ def pay_answers(job: Job, answers: list[Answer], **_: Any) -> None:
                 holds.append(_hold(key, "reward", answer.worker_id, job.id, answer.id, job.reward, policy))
         post_transfers(specs)
         _record_holds(holds)
+    # Only now, with this batch's rewards out of escrow, does escrow_needs see the job as it is.
+    _raise_topup_if_floor_missed(job, budget, policy)
     if budget.topup_per_answer:
-        _pay_owed_topups(job, budget, policy, answers=accepted)
+        _pay_owed_topups(job, budget_for(job, policy), policy)
 
 
 def _raise_topup_if_floor_missed(job: Job, budget: JobBudget, policy: PayPolicy) -> None:
@@ -277,11 +277,9 @@ def _refill_escrow(job: Job, budget: JobBudget) -> int:
     return missing
 
 
-def _pay_owed_topups(job: Job, budget: JobBudget, policy: PayPolicy,
-                     answers: Sequence[Answer] | None = None) -> None:
+def _pay_owed_topups(job: Job, budget: JobBudget, policy: PayPolicy) -> None:
     """Top accepted answers up to the target, oldest owed first, from what the escrow can spare
-    beyond the rewards it must keep for undecided slots. With `answers`, only those are looked
-    at unless earlier answers are owed too."""
+    beyond the rewards it must keep for undecided slots."""
     target = budget.topup_per_answer
     needs = escrow_needs(job, budget)
     if needs.owed_topups <= 0:
