@@ -10,13 +10,12 @@ from flask.cli import AppGroup
 from annotation.accounts import create_user
 from annotation.errors import AnnotationError
 from annotation.exports import FORMATS, export_job
-from annotation.models import Job, Role, User
+from annotation.models import Job, Role
 from app.extensions import db
 from rewards.errors import RewardsError
 
 annotation_cli = AppGroup("annotation", help="Jobs, items and exports.")
 users_cli = AppGroup("users", help="Accounts.")
-rewards_cli = AppGroup("rewards", help="Balances and credits.")
 demo_cli = AppGroup("demo", help="The demo data set.")
 
 
@@ -59,28 +58,6 @@ def create_user_command(username: str, role: str, password: str) -> None:
     click.echo(f"Created {user.role.value} {user.username} (id {user.id}).")
 
 
-@rewards_cli.command("credit")
-@click.argument("username")
-@click.argument("amount", type=click.IntRange(min=1))
-@click.option("--key", required=True, help="Unique id of this credit: running it again credits nothing.")
-def credit_command(username: str, amount: int, key: str) -> None:
-    """Credit a requester's balance from the treasury (development and demo funding)."""
-    from rewards.accounts import requester_balance
-    from rewards.policy import current_policy
-    from rewards.settlement import credit_requester
-
-    user = db.session.scalar(db.select(User).where(User.username == username))
-    if user is None or not user.is_requester:
-        raise click.ClickException(f"No requester named {username!r}.")
-    try:
-        credit_requester(user, amount, key=key)
-    except RewardsError as exc:
-        _fail(exc)
-    db.session.commit()
-    token = current_policy().token
-    click.echo(f"{username}: balance {requester_balance(token, user.id)} {token}.")
-
-
 @demo_cli.command("load")
 def demo_load_command() -> None:
     """Load the demo: one requester, three annotators, three published jobs. Safe to re-run."""
@@ -102,6 +79,7 @@ def demo_load_command() -> None:
 
 def register(app: Flask) -> None:
     from app.cli_consensus import consensus_group
+    from app.cli_rewards import rewards_group
 
-    for group in (annotation_cli, users_cli, rewards_cli, demo_cli, consensus_group):
+    for group in (annotation_cli, users_cli, rewards_group, demo_cli, consensus_group):
         app.cli.add_command(group)

@@ -152,3 +152,32 @@ def recomputed_balances() -> dict[str, tuple[int, int]]:
     ).all())
     return {a.code: (a.balance, int(sums.get(a.id, 0)))
             for a in db.session.scalars(db.select(LedgerAccount).order_by(LedgerAccount.id))}
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    at: Any  # datetime of the transfer
+    key: str
+    kind: str
+    amount: int
+    balance: int  # the account's balance after this entry
+    memo: dict[str, Any] | None
+
+
+def account_statement(code: str, *, limit: int = 50) -> list[StatementLine]:
+    """The account's latest `limit` entries, oldest first, with the balance after each."""
+    account = db.session.scalar(db.select(LedgerAccount).where(LedgerAccount.code == code))
+    if account is None:
+        return []
+    rows = db.session.execute(
+        db.select(LedgerEntry.amount, LedgerTransfer.created_at, LedgerTransfer.key, LedgerTransfer.kind,
+                  LedgerTransfer.memo)
+        .join(LedgerTransfer, LedgerTransfer.id == LedgerEntry.transfer_id)
+        .where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id.desc()).limit(limit)
+    ).all()
+    balance = account.balance
+    lines = []
+    for amount, at, key, kind, memo in rows:  # newest first: walk the balance back
+        lines.append(StatementLine(at, key, kind, amount, balance, memo))
+        balance -= amount
+    return lines[::-1]

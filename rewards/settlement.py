@@ -23,7 +23,13 @@ from sqlalchemy import func
 
 from annotation.jobs import seconds_per_answer
 from annotation.models import Answer, AnswerStatus, Job, JobStatus, User
-from annotation.signals import answers_decided, job_closed, job_resuming, job_terms_set, slots_opened
+from annotation.signals import (
+    answers_decided,
+    job_closed,
+    job_resuming,
+    job_terms_set,
+    slots_opened,
+)
 from app.extensions import db, utcnow
 from rewards.accounts import (
     available_account,

@@ -5,14 +5,16 @@ import json
 
 from annotation.models import Job, JobStatus, User
 from annotation.tasks import next_task_for, submit_answer
+from rewards.settlement import credit_requester
 
 from conftest import TEXT_CONFIG, choices_result
 
 
 def test_create_job_in_the_browser_flow(db, make_user, login):
-    client = login(make_user("requester"))
+    owner = make_user("requester")
+    client = login(owner)
     response = client.post("/jobs/new", data={"title": "Reviews", "instructions": "Be **kind** <script>x</script>",
-                                              "label_config": TEXT_CONFIG, "reward": 5, "overlap": 3,
+                                              "label_config": TEXT_CONFIG, "reward": 7, "overlap": 3,
                                               "seconds_per_task": 20})
     assert response.status_code == 302
     job = db.session.scalar(db.select(Job))
@@ -22,6 +24,10 @@ def test_create_job_in_the_browser_flow(db, make_user, login):
     assert refused.status_code == 409 and "Upload items before publishing" in refused.get_data(as_text=True)
     client.post(f"/jobs/{job.id}/items", data={"files": [(io.BytesIO(b"text\na\nb\n"), "rows.csv")]},
                 content_type="multipart/form-data")
+    unfunded = client.post(f"/jobs/{job.id}/publish")
+    assert unfunded.status_code == 402 and "needs 48 FLT" in unfunded.get_data(as_text=True)
+    credit_requester(owner, 48, key="reviews")  # (7 + fee 1) × 3 answers × 2 items
+    db.session.commit()
     assert client.post(f"/jobs/{job.id}/publish").status_code == 302
     db.session.refresh(job)
     assert job.status is JobStatus.PUBLISHED

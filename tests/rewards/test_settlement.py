@@ -19,7 +19,7 @@ from rewards.errors import (
     TransferConflict,
 )
 from rewards.ledger import balance_of, recomputed_balances
-from rewards.models import Hold, HoldStatus, LedgerTransfer
+from rewards.models import Hold, LedgerTransfer
 from rewards.settlement import (
     budget_for,
     complete_payout,
