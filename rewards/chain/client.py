@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -102,9 +103,17 @@ def _revert_data(exc: BaseException) -> bytes | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _our_errors() -> tuple[dict[str, Any], ...]:
+    """Custom errors of all our contracts: a revert can bubble up from another contract (the
+    distributor's push failing inside the token's transfer with ERC20InsufficientBalance)."""
+    return tuple(item for name in (TOKEN, DISTRIBUTOR)
+                 for item in load_artifact(name)["abi"] if item.get("type") == "error")
+
+
 def _reverted(abi: Sequence[dict[str, Any]], exc: BaseException, what: str) -> TransactionReverted:
     data = _revert_data(exc)
-    name, args = decode_revert(abi, data)
+    name, args = decode_revert([*abi, *_our_errors()], data)
     reason = name or getattr(exc, "message", None) or str(exc) or "execution reverted"
     shown = ", ".join(f"{k}={v}" for k, v in args.items())
     return TransactionReverted(f"{what} reverted: {reason}({shown})" if name else f"{what} reverted: {reason}",

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import encode as abi_encode
-from eth_utils import is_address, to_bytes, to_canonical_address, to_checksum_address
+from eth_utils import (
+    is_address,
+    is_checksum_address,
+    to_bytes,
+    to_canonical_address,
+    to_checksum_address,
+)
 
 from rewards.chain.errors import MerkleError
 
@@ -63,7 +69,7 @@ def _word(typ: str, value: Any) -> bytes:
                 return b"\0" * 12 + bytes.fromhex(value[2:])
             except ValueError:
                 pass
-        if not is_address(value):
+        if not is_address(value) or not is_checksum_address(value):  # mixed case: EIP-55 must hold
             raise MerkleError(f"Not an address: {value!r}", type=typ, value=value)
         return b"\0" * 12 + to_canonical_address(value)
     if typ.startswith("uint"):
