@@ -64,6 +64,9 @@ class User(UserMixin, db.Model):
     role: Mapped[Role] = mapped_column(_enum(Role))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     is_active_account: Mapped[bool] = mapped_column(default=True)
+    # The EIP-55 wallet this person proved they control (Sign-In with Ethereum); payouts go here.
+    wallet_address: Mapped[str | None] = mapped_column(String(42), unique=True)
+    wallet_verified_at: Mapped[dt.datetime | None]
 
     @property
     def is_active(self) -> bool:  # Flask-Login asks this
@@ -202,3 +205,20 @@ class Answer(db.Model):
     item: Mapped[Item] = relationship()
     worker: Mapped[User] = relationship()
     job: Mapped[Job] = relationship()
+
+
+class SiweNonce(db.Model):
+    """A single-use Sign-In with Ethereum nonce, issued by the server with an expiry.
+
+    `purpose` says what a signature over it may do: log in, or link / change the wallet of
+    `user_id` (which needs a fresh signature by the new wallet).
+    """
+
+    __table_args__ = (Index("ix_siwe_nonce_expires", "expires_at"),)
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]

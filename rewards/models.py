@@ -7,11 +7,20 @@ them); a CHECK constraint makes the database itself refuse a forbidden negative 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any
 
-import enum
-
-from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db, utcnow
@@ -114,3 +123,141 @@ class JobBudget(db.Model):
     # What the requester was last told about the pay floor (shown on the job page).
     floor_notice: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- On chain: the payout outbox, deposits and contribution records -------------------------------
+
+class SignerNonce(db.Model):
+    """The next nonce of a signing address on a chain, allocated under a row lock so two payout
+    workers can never sign two transactions with one nonce."""
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)
+
+
+class PayoutEpoch(db.Model):
+    """One payout round: the (wallet, cumulative earned) tree and the accepted-contributions tree
+    whose roots are posted on chain, and the payouts it carries."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # the epoch number posted on chain
+    token: Mapped[str] = mapped_column(String(16))
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    distributor: Mapped[str] = mapped_column(String(42))
+    earnings_root: Mapped[str] = mapped_column(String(66))
+    contributions_root: Mapped[str] = mapped_column(String(66))
+    # The trees as OpenZeppelin StandardMerkleTree dumps, so any proof can be served later.
+    earnings_tree: Mapped[dict[str, Any]]
+    contributions_tree: Mapped[dict[str, Any]]
+    n_wallets: Mapped[int] = mapped_column(default=0)
+    n_contributions: Mapped[int] = mapped_column(default=0)
+    total_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="built")  # built | posted | paid
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[dt.datetime | None]
+
+
+class PayoutItem(db.Model):
+    """What one wallet is paid in an epoch: available → in flight when recorded, then paid
+    (in flight → out) once the chain confirms it, or back to available if it fails for good."""
+
+    __table_args__ = (
+        UniqueConstraint("epoch_id", "wallet"),
+        Index("ix_payout_item_wallet", "wallet", "epoch_id"),
+        Index("ix_payout_item_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("payout_epoch.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    wallet: Mapped[str] = mapped_column(String(42))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    cumulative: Mapped[int] = mapped_column(BigInteger)  # the wallet's total paid once this lands
+    batch_no: Mapped[int] = mapped_column(default=0)
+    ledger_key: Mapped[str] = mapped_column(String(160), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="in_flight")  # in_flight | paid | failed
+
+
+class ChainTx(db.Model):
+    """A transaction in the outbox. Recorded and committed before it is signed; its raw signed
+    bytes are stored before broadcast, so a crash, a dropped transaction or a reorg is recovered
+    by re-broadcasting exactly the same bytes. A stuck one is replaced (same nonce, higher fees)
+    by a new row pointing at it."""
+
+    __table_args__ = (
+        Index("ix_chain_tx_status", "status"),
+        Index("ix_chain_tx_hash", "tx_hash"),
+        UniqueConstraint("purpose", "epoch_id", "batch_no", "attempt", name="uq_chain_tx_work"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[str] = mapped_column(String(16))  # post_epoch | push
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("payout_epoch.id"))
+    batch_no: Mapped[int] = mapped_column(default=0)
+    attempt: Mapped[int] = mapped_column(default=0)  # 0, then 1, 2, ... for fee-bumped replacements
+    sender: Mapped[str] = mapped_column(String(42))
+    to: Mapped[str] = mapped_column(String(42))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    gas: Mapped[int | None] = mapped_column(BigInteger)
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    max_fee_per_gas: Mapped[int | None] = mapped_column(BigInteger)
+    max_priority_fee_per_gas: Mapped[int | None] = mapped_column(BigInteger)
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    # queued → signed → broadcast → mined → confirmed; or replaced / reverted / failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(66))
+    broadcast_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ContributionLeaf(db.Model):
+    """An accepted answer's record in an epoch's contributions tree. The salt keeps the label
+    commitment unguessable; only the worker (and the platform) can open it."""
+
+    __table_args__ = (Index("ix_contribution_leaf_epoch", "epoch_id", "leaf_index"),)
+
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answer.id"), primary_key=True)
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("payout_epoch.id"))
+    item_id: Mapped[int]
+    worker_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    wallet: Mapped[str] = mapped_column(String(42))
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    label_commitment: Mapped[str] = mapped_column(String(66))
+    reward: Mapped[int] = mapped_column(BigInteger)
+    leaf_index: Mapped[int]
+
+
+class ChainDeposit(db.Model):
+    """A token transfer to the platform seen on chain, credited once at confirmation, keyed by
+    where it happened."""
+
+    __table_args__ = (UniqueConstraint("chain_id", "tx_hash", "log_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int]
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    from_address: Mapped[str] = mapped_column(String(42))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    status: Mapped[str] = mapped_column(String(16), default="seen")  # seen | credited | unmatched | reorged
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    credited_at: Mapped[dt.datetime | None]
+
+
+class ChainAlert(db.Model):
+    """Something on chain needs a person: a reverted payout, a reconciliation mismatch."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None]
