@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 INSTANCE := instance
 export FLASK_APP := wsgi
 
-.PHONY: demo test install serve clean bench-scheduler bench-consensus
+.PHONY: demo test install serve clean contracts bench-scheduler bench-consensus
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ static/vendor/chart.umd.js: node_modules/.installed
 	mkdir -p static/vendor
 	cp node_modules/chart.js/dist/chart.umd.js $@
 
-install: $(VENV)/.installed node_modules/.installed static/vendor/chart.umd.js
+# Contracts: compiled by solc-js into a git-ignored build folder (ABI and bytecode are outputs).
+CONTRACT_SOURCES := $(wildcard rewards/contracts/*.sol) rewards/contracts/compile.mjs rewards/contracts/settings.json
+rewards/contracts/build/.stamp: $(CONTRACT_SOURCES) node_modules/.installed
+	node rewards/contracts/compile.mjs
+	touch $@
+
+contracts: rewards/contracts/build/.stamp
+
+install: $(VENV)/.installed node_modules/.installed static/vendor/chart.umd.js rewards/contracts/build/.stamp
 
 # A development instance: SQLite under instance/, a random secret generated once, never committed.
 $(INSTANCE)/config.py:

@@ -48,6 +48,32 @@ TOKEN_UNITS_PER_CURRENCY = "100"
 PAY_FLOOR_MIN_ANSWERS = 10
 # How long accepted earnings stay pending (the requester's dispute window) before payout.
 PAYOUT_HOLD_SECONDS = 72 * 3600
+# --- Chain (payouts, deposits, wallet sign-in) ---
+# JSON-RPC URL of any EVM node. None: an in-process EVM (py-evm) with the contracts deployed at
+# start, so the demo pays out with nothing else running (its state lasts as long as the process).
+CHAIN_RPC_URL: str | None = None
+# The chain id the node must report (refuse to sign for the wrong chain). None: take the node's.
+CHAIN_ID: int | None = None
+# Name of the environment variable holding the payout signer's private key. The key itself is
+# never read from a config file, never logged and never stored.
+CHAIN_SIGNER_KEY_ENV = "FAIRLABEL_SIGNER_KEY"
+# Deployed contracts (production). The token may be any ERC-20, e.g. a stablecoin.
+CHAIN_TOKEN_ADDRESS: str | None = None
+CHAIN_DISTRIBUTOR_ADDRESS: str | None = None
+# Blocks a payout or deposit must be buried under before it counts ("finalized" uses that tag).
+CHAIN_CONFIRMATIONS: int | str = 2
+# EIP-1559 fee cap in wei per gas: a payout is never signed above it (it waits instead).
+CHAIN_MAX_FEE_PER_GAS = 500 * 10**9
+# A broadcast transaction not mined after this long is re-signed with the same nonce and fees
+# raised by at least 12.5% (nodes require ≥ 10% to replace).
+CHAIN_STUCK_SECONDS = 120
+# Wallets paid per push transaction, and the least available balance worth paying out.
+PAYOUT_BATCH_SIZE = 200
+MIN_PAYOUT = 100
+# Sign-In with Ethereum: how long a nonce lives, and the domain/URI messages must name
+# (None: the request's host).
+SIWE_NONCE_SECONDS = 600
+SIWE_DOMAIN: str | None = None
 # Seconds a requester expects one answer to take, used for the hourly estimate before answers exist.
 DEFAULT_SECONDS_PER_TASK = 30
 # argon2 cost overrides (time_cost, memory_cost in KiB, parallelism); empty = argon2-cffi's defaults.
