@@ -17,7 +17,9 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 
 # Front-end and chain tooling (Chart.js, solc-js, OpenZeppelin, anvil), pinned by package-lock.json.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# npm ci rejects this lock file (npm 11 records anvil's other-platform optional packages without
+	# versions), so install from the lock with npm install, which still honours its pinned versions.
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 static/vendor/chart.umd.js: node_modules/.installed
