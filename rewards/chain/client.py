@@ -18,7 +18,6 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
 from eth_utils import function_abi_to_4byte_selector, to_bytes, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
@@ -188,6 +187,7 @@ def mint(token: Contract, owner: LocalAccount, to: str, amount: int) -> TxReceip
 
 
 def balance_of(token: Contract, account: str) -> int:
+    """`account`'s token balance in smallest units."""
     return token.functions.balanceOf(to_checksum_address(account)).call()
 
 
@@ -243,6 +243,7 @@ def claimed_of(distributor: Contract, account: str) -> int:
 
 
 def current_epoch(distributor: Contract) -> int:
+    """The latest epoch posted (0 before the first)."""
     return distributor.functions.currentEpoch().call()
 
 
@@ -251,6 +252,3 @@ def pushed_events(distributor: Contract, receipt: TxReceipt) -> list[dict[str, i
     events = distributor.events.Pushed().process_receipt(receipt, errors=DISCARD)  # skip Transfers
     return [dict(e["args"]) for e in events]
 
-
-def address_of(x: Contract | str) -> ChecksumAddress:
-    return to_checksum_address(x.address if isinstance(x, Contract) else x)

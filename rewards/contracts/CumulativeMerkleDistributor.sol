@@ -111,13 +111,14 @@ contract CumulativeMerkleDistributor is Ownable2Step, Pausable {
             uint256 cumulative = cumulatives[i];
             uint256 already = claimed[account];
             if (cumulative > already) {
-                claimed[account] = cumulative;
+                claimed[account] = cumulative; // before the transfer: a re-entering claim sees it
+                uint256 amount;
                 unchecked {
-                    uint256 amount = cumulative - already;
-                    total += amount; // bounded by the token's supply, so it cannot overflow
+                    amount = cumulative - already; // cumulative > already
+                    total += amount; // each amount left our balance, so the sum fits the supply
                     ++paidCount;
                 }
-                token_.safeTransfer(account, cumulative - already);
+                token_.safeTransfer(account, amount);
             }
             unchecked {
                 ++i;
