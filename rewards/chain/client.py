@@ -204,6 +204,21 @@ def post_epoch(distributor: Contract, owner: LocalAccount, epoch: int,
     return transact(distributor.functions.postEpoch(epoch, earnings_root, contributions_root), owner)
 
 
+PUSH_GAS_BASE = 60_000  # 21k intrinsic, owner/pause checks, the Pushed event, slack
+PUSH_GAS_PER_WALLET = 56_000  # a first payment measures ~48.8k all-in (bench/chain_gas.py)
+
+
+def push_gas_limit(n_wallets: int) -> int:
+    """A gas limit that covers pushing to `n_wallets` even if all are paid for the first time.
+
+    Passing it as `gas=` skips estimation, which matters on the in-process EVM (py-evm's
+    estimator re-runs the call in a binary search: ~5 s for 300 wallets) and lets the payout
+    engine sign a batch without a node round trip. Only gas used is paid for. Keep batches at
+    or under ~300 wallets: 300 first payments use ~14.7M gas, under Osaka's 2^24 (16.8M)
+    per-transaction cap (EIP-7825)."""
+    return PUSH_GAS_BASE + PUSH_GAS_PER_WALLET * n_wallets
+
+
 def build_push_tx(distributor: Contract, sender: str, accounts: Sequence[str],
                   cumulatives: Sequence[int], *, nonce: int | None = None,
                   gas: int | None = None) -> TxParams:

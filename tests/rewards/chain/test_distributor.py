@@ -257,3 +257,13 @@ def test_push_gas_per_wallet(chain, wallets):
     per_first, per_returning = (first - one) / 39, (again - one) / 39
     assert 40_000 < per_first < 55_000, per_first
     assert 10_000 < per_returning < 19_000, per_returning
+    assert first <= client.push_gas_limit(40) and one <= client.push_gas_limit(1)
+
+
+def test_push_with_a_precomputed_gas_limit(chain, wallets):
+    w = wallets(3)
+    tx = client.build_push_tx(chain.distributor, chain.owner.address, w, [5, 6, 7],
+                              gas=client.push_gas_limit(3))
+    assert tx["gas"] == client.push_gas_limit(3)
+    client.send(chain.w3, chain.owner, tx, abi=chain.distributor.abi)
+    assert _balances(chain, w) == [5, 6, 7]
