@@ -40,6 +40,8 @@ install: $(VENV)/.installed node_modules/.installed static/vendor/chart.umd.js r
 $(INSTANCE)/config.py:
 	mkdir -p $(INSTANCE)
 	$(BIN)/python -c "import secrets; print('ENV = \"development\"'); print(f'SECRET_KEY = \"{secrets.token_hex(32)}\"')" > $@
+	@# The demo pays out on the in-process chain: a short hold and a worker thread in the server.
+	printf 'RUN_WORKER_IN_PROCESS = True\nPAYOUT_INTERVAL_SECONDS = 20\nPAYOUT_HOLD_SECONDS = 60\nMIN_PAYOUT = 1\n' >> $@
 
 ## make demo: install, migrate the SQLite database, load the demo (once), serve on http://127.0.0.1:5000
 demo: install $(INSTANCE)/config.py

@@ -57,4 +57,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api)
     errors.register(app)
     cli.register(app)
+    if app.config["RUN_WORKER_IN_PROCESS"]:
+        _start_worker_on_first_request(app)
     return app
+
+
+def _start_worker_on_first_request(app: Flask) -> None:
+    """Start the payout worker thread in a process that serves requests — not in every CLI
+    command that builds the app."""
+    import threading
+
+    lock, started = threading.Lock(), []
+
+    @app.before_request
+    def start_worker() -> None:
+        if not started:
+            with lock:
+                if not started:
+                    from app.worker import start_in_process_worker
+
+                    started.append(start_in_process_worker(app))

@@ -116,3 +116,139 @@ def credit_command(username: str, amount: int, key: str) -> None:
     db.session.commit()
     token = current_policy().token
     click.echo(f"{username}: balance {requester_balance(token, user.id)} {token}.")
+
+
+def _rpc_chain():
+    """The configured chain for a payout step run by hand. The embedded EVM lives and dies with
+    one process, so its payouts run only in the server's background worker."""
+    from flask import current_app
+
+    from rewards.onchain import current_chain
+
+    if not current_app.config.get("CHAIN_RPC_URL"):
+        raise click.ClickException(
+            "Payout steps by hand need a real node: set CHAIN_RPC_URL (and the signer key, token and "
+            "distributor addresses). With the embedded in-process chain, the server's background "
+            "worker runs payouts (RUN_WORKER_IN_PROCESS).")
+    return current_chain()
+
+
+@rewards_group.command("epoch")
+def epoch_command() -> None:
+    """Record the next payout epoch: due balances go in flight, roots and transactions are queued."""
+    from rewards.payouts import build_epoch, open_epoch
+
+    chain = _rpc_chain()
+    epoch = build_epoch(chain)
+    db.session.commit()
+    if epoch is None:
+        still = open_epoch()
+        click.echo(f"Epoch {still.id} is still being paid; run `flask rewards push` and `confirm`."
+                   if still else "Nobody is due a payout; no epoch recorded.")
+        return
+    click.echo(f"Epoch {epoch.id}: {epoch.n_wallets} wallets, {epoch.total_amount} {epoch.token}, "
+               f"{epoch.n_contributions} contributions; earnings root {epoch.earnings_root}.")
+
+
+@rewards_group.command("push")
+def push_command() -> None:
+    """Sign (nonces from the database) and broadcast every queued payout transaction."""
+    from rewards.payouts import send_queued
+
+    sent = send_queued(_rpc_chain())
+    click.echo(f"Broadcast {sent} transactions.")
+
+
+@rewards_group.command("confirm")
+def confirm_command() -> None:
+    """Let the chain decide every open payout transaction (settle, re-broadcast, replace)."""
+    from rewards.payouts import confirm_sent
+
+    report = confirm_sent(_rpc_chain())
+    click.echo(f"confirmed {report.confirmed}, reverted {report.reverted}, re-broadcast "
+               f"{report.rebroadcast}, replaced {report.replaced}, waiting {report.waiting}.")
+
+
+@rewards_group.command("reconcile-chain")
+def reconcile_chain_command() -> None:
+    """Compare what the ledger paid with the distributor's `claimed`, wallet by wallet (exit 1 on
+    any mismatch; nothing is changed)."""
+    from rewards.payouts import reconcile_chain
+
+    result = reconcile_chain(_rpc_chain())
+    click.echo(f"{result.wallets_checked} wallets: ledger paid {result.ledger_paid}, claimed on chain "
+               f"{result.chain_claimed}; in flight {result.in_flight}; distributor holds "
+               f"{result.distributor_balance}.")
+    for problem in result.mismatches:
+        click.echo(f"MISMATCH {problem}", err=True)
+    if not result.ok:
+        raise SystemExit(1)
+
+
+@rewards_group.command("worker")
+@click.option("--interval", type=click.IntRange(1, 86_400), default=60, show_default=True)
+@click.option("--once", is_flag=True, help="Run one cycle and exit.")
+def worker_command(interval: int, once: bool) -> None:
+    """Run the payout worker: reconcile at start, then release holds, confirm, build, send."""
+    from flask import current_app
+
+    from app.worker import run_worker
+
+    _rpc_chain()
+    run_worker(current_app._get_current_object(), interval=interval, once=once)
+
+
+@rewards_group.command("deploy")
+def deploy_command() -> None:
+    """Deploy the reward token and a distributor with the signer key (prints the addresses to set)."""
+    import os
+
+    from eth_account import Account
+    from flask import current_app
+    from web3 import Web3
+
+    from rewards.onchain import deploy_contracts
+
+    config = current_app.config
+    if not config.get("CHAIN_RPC_URL"):
+        raise click.ClickException("Set CHAIN_RPC_URL to the node to deploy on.")
+    key = os.environ.get(config["CHAIN_SIGNER_KEY_ENV"])
+    if not key:
+        raise click.ClickException(f"Set the signer key in ${config['CHAIN_SIGNER_KEY_ENV']}.")
+    w3 = Web3(Web3.HTTPProvider(config["CHAIN_RPC_URL"]))
+    token, distributor = deploy_contracts(w3, Account.from_key(key))
+    click.echo(f"FLASK_CHAIN_TOKEN_ADDRESS={token.address}\nFLASK_CHAIN_DISTRIBUTOR_ADDRESS={distributor.address}")
+
+
+@rewards_group.command("verify-proof")
+@click.argument("proof_file", type=click.File("r"))
+@click.option("--rpc", help="Also check the root against the distributor on this node.")
+def verify_proof_command(proof_file, rpc: str | None) -> None:
+    """Check a downloaded contribution proof: the salted label opens its commitment and the leaf
+    climbs to the root (and, with --rpc, that root is the one posted on chain)."""
+    import json
+
+    from rewards.payouts import verify_contribution_proof
+
+    try:
+        proof = json.load(proof_file)
+        ok = verify_contribution_proof(proof)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"Not a Fairlabel contribution proof: {exc}") from None
+    if not ok:
+        click.echo("INVALID: the proof does not lead to its root.", err=True)
+        raise SystemExit(1)
+    click.echo(f"Valid: answer {proof['answer_id']} (reward {proof['reward']}) is in epoch {proof['epoch']}'s "
+               f"root {proof['root']}.")
+    if rpc:
+        from web3 import Web3
+
+        from rewards.chain import client
+
+        w3 = Web3(Web3.HTTPProvider(rpc))
+        distributor = client.contract_at(w3, client.DISTRIBUTOR, proof["distributor"])
+        posted = "0x" + distributor.functions.contributionsRoot(int(proof["epoch"])).call().hex()
+        if posted.lower() != proof["root"].lower():
+            click.echo(f"INVALID: the distributor holds {posted} for epoch {proof['epoch']}.", err=True)
+            raise SystemExit(1)
+        click.echo("The root matches the one posted on chain.")

@@ -70,6 +70,11 @@ CHAIN_STUCK_SECONDS = 120
 # Wallets paid per push transaction, and the least available balance worth paying out.
 PAYOUT_BATCH_SIZE = 200
 MIN_PAYOUT = 100
+# Run the payout worker (release holds, build epochs, send, confirm) as a thread of the web
+# process, every PAYOUT_INTERVAL_SECONDS. Needed with the embedded chain, which lives in that
+# process; in production run `flask rewards worker` as its own process instead.
+RUN_WORKER_IN_PROCESS = False
+PAYOUT_INTERVAL_SECONDS = 60
 # Sign-In with Ethereum: how long a nonce lives, and the domain/URI messages must name
 # (None: the request's host).
 SIWE_NONCE_SECONDS = 600

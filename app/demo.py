@@ -98,11 +98,22 @@ def tone_wav(frequency: float, seconds: float = 1.0, rate: int = 16_000) -> byte
     return out.getvalue()
 
 
+def demo_wallet(username: str) -> str:
+    """A fixed address per demo annotator (derived from the name: a demo key, never a real one)."""
+    from eth_account import Account
+    from eth_utils import keccak
+
+    return Account.from_key(keccak(text=f"fairlabel-demo-wallet:{username}")).address
+
+
 def load_demo() -> bool:
     """Create the demo users and jobs unless they exist; True if anything was created."""
     if db.session.scalar(db.select(User.id).where(User.username == DEMO_USERS[0][0])) is not None:
         return False
     users = {name: create_user(name, DEMO_PASSWORD, role) for name, role in DEMO_USERS}
+    for name, role in DEMO_USERS:  # demo payout wallets, so the worker has somewhere to pay
+        if role == "annotator":
+            users[name].wallet_address = demo_wallet(name)
     requester = users["requester"]
     credit_requester(requester, 100_000, key="demo-requester")
     media_root = current_app.config["MEDIA_ROOT"]

@@ -52,3 +52,41 @@ def test_release_moves_due_earnings(db, runner, make_user, make_job):
     assert result.exit_code == 0 and "Released 1" in result.output
     assert "worker_available" in runner.invoke(args=["rewards", "balance", "@wanda"]).output
     assert runner.invoke(args=["rewards", "reconcile"]).exit_code == 0
+
+
+def test_payout_steps_by_hand_need_a_real_node(runner):
+    for step in ("epoch", "push", "confirm", "reconcile-chain", "worker"):
+        result = runner.invoke(args=["rewards", step])
+        assert result.exit_code == 1 and "need a real node: set CHAIN_RPC_URL" in result.output
+
+
+def test_the_in_process_worker_pays_and_proofs_verify(db, app, runner, make_user, make_job, tmp_path):
+    import json
+
+    from eth_account import Account
+
+    from app.worker import run_cycle
+    from rewards.chain import client
+    from rewards.models import ContributionLeaf
+    from rewards.onchain import current_chain
+    from rewards.payouts import contribution_proof
+
+    app.config.update(PAYOUT_HOLD_SECONDS=0, MIN_PAYOUT=1)
+    _owner, _job, worker = _work(db, make_user, make_job)
+    worker.wallet_address = Account.create().address
+    db.session.commit()
+    assert run_cycle(app)["released"] == 1  # hold over → available → epoch recorded and sent
+    result = run_cycle(app)  # the next turn confirms
+    assert result["confirmed"].confirmed == 3
+    assert client.balance_of(current_chain().token, worker.wallet_address) == 10
+    answer_id = db.session.scalar(db.select(ContributionLeaf.answer_id))
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(contribution_proof(db.session.get(type(worker), worker.id), answer_id)))
+    ok = runner.invoke(args=["rewards", "verify-proof", str(path)])
+    assert ok.exit_code == 0 and f"answer {answer_id}" in ok.output
+    bad = json.loads(path.read_text())
+    bad["reward"] = 11
+    path.write_text(json.dumps(bad))
+    assert runner.invoke(args=["rewards", "verify-proof", str(path)]).exit_code == 1
+    path.write_text("{}")
+    assert "Not a Fairlabel contribution proof" in runner.invoke(args=["rewards", "verify-proof", str(path)]).output
