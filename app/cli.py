@@ -27,7 +27,9 @@ def _fail(exc: AnnotationError | RewardsError) -> None:
 @click.argument("job_id", type=int)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
-def export_command(job_id: int, fmt: str, out: str | None) -> None:
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the on-chain manifest (roots covering the labels) to this file.")
+def export_command(job_id: int, fmt: str, out: str | None, manifest_path: str | None) -> None:
     """Export JOB_ID's consensus labels, confidences and raw answers."""
     job = db.session.get(Job, job_id)
     if job is None:
@@ -36,6 +38,13 @@ def export_command(job_id: int, fmt: str, out: str | None) -> None:
         body, _ = export_job(job.owner, job, fmt)
     except AnnotationError as exc:
         _fail(exc)
+    if manifest_path:
+        import json
+
+        from rewards.traceability import job_manifest
+
+        with open(manifest_path, "w", encoding="utf-8") as handle:
+            json.dump(job_manifest(job.owner, job), handle, indent=2)
     if out:
         with open(out, "w", encoding="utf-8", newline="") as handle:
             handle.write(body)

@@ -90,3 +90,31 @@ def test_the_in_process_worker_pays_and_proofs_verify(db, app, runner, make_user
     assert runner.invoke(args=["rewards", "verify-proof", str(path)]).exit_code == 1
     path.write_text("{}")
     assert "Not a Fairlabel contribution proof" in runner.invoke(args=["rewards", "verify-proof", str(path)]).output
+
+
+def test_export_manifest_names_the_roots_covering_the_labels(db, app, runner, make_user, make_job, tmp_path):
+    import json
+
+    from eth_account import Account
+
+    from app.worker import run_cycle
+    from rewards.onchain import current_chain
+
+    app.config.update(PAYOUT_HOLD_SECONDS=0, MIN_PAYOUT=1)
+    _owner, job, worker = _work(db, make_user, make_job)
+    manifest = tmp_path / "manifest.json"
+    runner.invoke(args=["annotation", "export", str(job.id), "--out", str(tmp_path / "x.json"),
+                        "--manifest", str(manifest)])
+    assert json.loads(manifest.read_text())["answers_on_chain"] == 0
+    worker.wallet_address = Account.create().address
+    db.session.commit()
+    run_cycle(app)
+    run_cycle(app)
+    result = runner.invoke(args=["annotation", "export", str(job.id), "--out", str(tmp_path / "x.json"),
+                                 "--manifest", str(manifest)])
+    assert result.exit_code == 0
+    data = json.loads(manifest.read_text())
+    (epoch,) = data["epochs"]
+    assert data["accepted_answers"] == data["answers_on_chain"] == 1 and epoch["posted_in_tx"]
+    posted = current_chain().distributor.functions.contributionsRoot(epoch["epoch"]).call()
+    assert "0x" + posted.hex() == epoch["contributions_root"]
