@@ -11,8 +11,8 @@ from sqlalchemy import func
 
 from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from annotation.label_config import LabelSpec, parse_label_config
-from annotation.models import Answer, Item, Job, JobStatus, User
 from annotation.levels import LEVEL_NAMES
+from annotation.models import Answer, Item, Job, JobStatus, User
 from annotation.signals import job_closed, job_resuming, job_terms_set, slots_opened
 from app.extensions import db, utcnow
 from consensus import AGGREGATORS
