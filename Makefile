@@ -34,7 +34,12 @@ rewards/contracts/build/.stamp: $(CONTRACT_SOURCES) node_modules/.installed
 
 contracts: rewards/contracts/build/.stamp
 
-install: $(VENV)/.installed node_modules/.installed static/vendor/chart.umd.js rewards/contracts/build/.stamp
+# keccak for verifying contribution proofs in the browser (@noble/hashes: audited, ES modules).
+static/vendor/noble-hashes/sha3.js: node_modules/.installed
+	mkdir -p static/vendor/noble-hashes
+	cp node_modules/@noble/hashes/sha3.js node_modules/@noble/hashes/_u64.js node_modules/@noble/hashes/utils.js static/vendor/noble-hashes/
+
+install: $(VENV)/.installed node_modules/.installed static/vendor/chart.umd.js static/vendor/noble-hashes/sha3.js rewards/contracts/build/.stamp
 
 # A development instance: SQLite under instance/, a random secret generated once, never committed.
 $(INSTANCE)/config.py:
