@@ -6,12 +6,12 @@ import secrets
 
 import pytest
 from eth_account import Account
+from test_browser import CHROMIUM_ARGS, chromium_path  # noqa: F401  (fixture)
 
 from rewards.chain import merkle
 from rewards.payouts import label_json, verify_contribution_proof
 
 from live_server import serve
-from test_browser import CHROMIUM_ARGS, chromium_path  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
