@@ -1,13 +1,14 @@
 """Sign-In with Ethereum through the JSON API and the wallet services (issue #5, identity).
 
 Keys are fresh eth_account keys; the wallet's personal_sign is `Account.sign_message`. The chain
-id comes from `app.api.wallet.siwe_chain_id`, fixed here so these tests do not start the embedded
-EVM (tests/rewards/test_deposits.py links a wallet through the real embedded chain).
+is a stand-in with a fixed id, so these tests do not start the embedded EVM
+(tests/rewards/test_deposits.py links wallets through the real embedded chain).
 """
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from types import SimpleNamespace
 
 import pytest
 from eth_account import Account
@@ -29,9 +30,15 @@ CHAIN_ID = 31337
 HOST = "localhost"  # the test client's request.host
 
 
+PLATFORM = "0x00000000000000000000000000000000000F1a7e"
+
+
 @pytest.fixture(autouse=True)
-def fixed_chain_id(monkeypatch):
-    monkeypatch.setattr("app.api.wallet.siwe_chain_id", lambda: CHAIN_ID)
+def fixed_chain(monkeypatch):
+    """A stand-in for the configured chain: its id (for messages) and the platform's address
+    (shown to requesters on /wallet) are all these tests need."""
+    monkeypatch.setattr("rewards.onchain.current_chain",
+                        lambda: SimpleNamespace(chain_id=CHAIN_ID, address=PLATFORM))
 
 
 @pytest.fixture(autouse=True)
@@ -238,6 +245,7 @@ def test_link_a_wallet_to_a_password_account_then_log_in_with_it(make_user, logi
     assert db.session.get(User, requester.id).wallet_address == account.address
     page = client.get("/wallet").get_data(as_text=True)
     assert account.address in page and "Change wallet" in page
+    assert PLATFORM in page  # where a requester's deposits go
 
     browser = app.test_client()
     login_response = wallet_login(browser, account)
@@ -304,3 +312,37 @@ def test_purge_expired_nonces(db):
     assert purge_expired_nonces(now) == 1
     db.session.commit()
     assert db.session.scalars(db.select(SiweNonce.nonce)).all() == [kept]
+
+
+def test_one_new_wallet_signing_in_twice_at_once_gets_one_account(app, client, db):
+    account = Account.create()
+    bodies = [signed(client, account), signed(client, account)]  # two nonces, one wallet
+    db.session.rollback()
+    barrier = threading.Barrier(2)
+    replies: list[tuple[int, int | None]] = []
+
+    def attempt(body):
+        browser = app.test_client()
+        barrier.wait()
+        response = browser.post("/api/siwe/login", json=body)
+        replies.append((response.status_code, (response.json.get("user") or {}).get("id")))
+
+    threads = [threading.Thread(target=attempt, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [status for status, _ in replies] == [200, 200]
+    assert replies[0][1] == replies[1][1]
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 1
+
+
+def test_cli_purges_expired_nonces(db, runner):
+    from app.cli_chain import chain_group
+
+    issue_nonce("login", now=utcnow() - dt.timedelta(hours=1), seconds=60)
+    db.session.commit()
+    result = runner.invoke(chain_group, ["nonces", "purge"])
+    assert result.exit_code == 0 and "Deleted 1 expired nonce(s)." in result.output
+    db.session.rollback()
+    assert db.session.scalar(db.select(db.func.count(SiweNonce.nonce))) == 0
