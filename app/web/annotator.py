@@ -7,9 +7,13 @@ from flask import abort, render_template
 from flask_login import current_user, login_required
 
 from annotation.jobs import get_job_for, hourly_rate, job_spec, list_open_jobs, render_instructions
+from annotation.levels import LEVELS, level_of, level_rank
 from annotation.models import JobStatus
+from app.extensions import db
 from app.web import web
-from rewards.settlement import answer_history, earnings_of
+from rewards.policy import current_policy
+from rewards.reports import worker_earnings_series, worker_effective_hourly
+from rewards.settlement import answer_history, earnings_of, release_holds
 
 
 def annotator_required(view):
@@ -25,8 +29,15 @@ def annotator_required(view):
 @web.get("/work")
 @annotator_required
 def work():
-    feed = [(job, *hourly_rate(job)) for job in list_open_jobs()]
-    return render_template("annotator/feed.html", feed=feed, earnings=earnings_of(current_user))
+    mine = level_of(current_user)
+    rank = level_rank(mine.level.name)
+    feed = []
+    for job in list_open_jobs():
+        required = LEVELS[level_rank(job.min_level)]
+        locked = not current_user.is_admin and level_rank(required.name) > rank
+        feed.append((job, *hourly_rate(job), required, locked))
+    return render_template("annotator/feed.html", feed=feed, earnings=earnings_of(current_user),
+                           level=mine)
 
 
 @web.get("/work/jobs/<int:job_id>")
@@ -42,5 +53,15 @@ def label(job_id: int):
 @web.get("/me")
 @annotator_required
 def earnings():
+    # Earnings whose hold ended become available now, not at the next batch run.
+    if release_holds(worker_id=current_user.id):
+        db.session.commit()
+    series = worker_earnings_series(current_user, days=30)
+    chart = {"labels": [day.date.isoformat() for day in series],
+             "earned": [day.earned for day in series],
+             "released": [day.released for day in series],
+             "token": current_policy().token}
     return render_template("annotator/earnings.html", earnings=earnings_of(current_user),
-                           history=answer_history(current_user))
+                           history=answer_history(current_user), level=level_of(current_user),
+                           hourly=worker_effective_hourly(current_user), chart=chart,
+                           policy=current_policy())

@@ -3,10 +3,19 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import IntegerField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from annotation.levels import LEVELS
 from app.demo import TEXT_CONFIG
 
 EXAMPLE_CONFIG = TEXT_CONFIG  # the demo's sentiment config: a working starting point
@@ -47,6 +56,12 @@ class JobForm(FlaskForm):
         SelectChoice("mace", "MACE"),
         SelectChoice("ibcc", "IBCC (Bayesian confusion)"),
     ])
+    min_level = SelectField("Minimum level", default=LEVELS[0].name, choices=[
+        SelectChoice(level.name, level.title + (
+            f" ({level.min_accepted}+ accepted, {level.min_accuracy:.0%}+ accuracy)" if level.min_accepted
+            else " (anyone)"))
+        for level in LEVELS
+    ])
 
 
 class UploadForm(FlaskForm):
@@ -55,3 +70,22 @@ class UploadForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """No fields: just the CSRF token for state-changing buttons."""
+
+
+class BonusForm(FlaskForm):
+    """A bonus for one answer or for a worker's work on the job. `key` is a fresh uuid in every
+    rendered form, so submitting the same form twice pays once."""
+
+    answer_id = HiddenField()
+    worker_id = HiddenField()
+    key = HiddenField(validators=[DataRequired(), Length(1, 100)])
+    amount = IntegerField("Amount (token units)", validators=[InputRequired(), NumberRange(min=1, max=10**15)])
+    source = SelectField("Pay from", default="escrow", choices=[
+        SelectChoice("escrow", "the job's budget (what it can spare)"),
+        SelectChoice("balance", "my balance"),
+    ])
+    reason = StringField("Reason (the annotator sees it)", validators=[Optional(), Length(max=500)])
+
+
+class DisputeForm(FlaskForm):
+    reason = TextAreaField("Why is this answer wrong?", validators=[DataRequired(), Length(1, 1000)])

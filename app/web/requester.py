@@ -1,12 +1,14 @@
-"""Requester pages: jobs, uploads, lifecycle buttons, results and exports."""
+"""Requester pages: jobs, uploads, lifecycle buttons, results and exports, money (bonuses,
+disputes, spending)."""
 from __future__ import annotations
 
 import functools
+import uuid
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from annotation.errors import AnnotationError, InvalidInput
+from annotation.errors import AnnotationError, InvalidInput, NotFound
 from annotation.exports import export_job
 from annotation.imports import UploadedFile, UploadLimits, import_upload
 from annotation.jobs import (
@@ -23,14 +25,18 @@ from annotation.jobs import (
     results_page,
     resume_job,
 )
+from annotation.levels import LEVELS, level_rank
+from annotation.models import Answer
 from annotation.results import job_worker_quality, recompute_job
 from app.errors import status_for
-from app.extensions import db
+from app.extensions import db, utcnow
 from app.web import web
-from app.web.forms import ActionForm, JobForm, UploadForm
+from app.web.forms import ActionForm, BonusForm, DisputeForm, JobForm, UploadForm
 from rewards.accounts import escrow_balance, requester_balance
+from rewards.errors import RewardsError
 from rewards.policy import current_policy
-from rewards.settlement import budget_for, escrow_needs, publish_cost
+from rewards.reports import job_answers, job_spend, requester_spend
+from rewards.settlement import budget_for, dispute_answer, escrow_needs, pay_bonus, publish_cost
 
 ACTIONS = {"publish": publish_job, "pause": pause_job, "resume": resume_job, "close": close_job}
 
@@ -64,11 +70,13 @@ def new_job():
                 current_user, title=form.title.data, instructions=form.instructions.data or "",
                 label_config=form.label_config.data, reward=form.reward.data,
                 overlap=form.overlap.data, seconds_per_task=form.seconds_per_task.data,
-                aggregation=form.aggregation.data,
+                aggregation=form.aggregation.data, min_level=form.min_level.data,
             )
-        except InvalidInput as exc:
+        except (InvalidInput, RewardsError) as exc:  # RewardsError: BelowPayFloor names "reward"
+            db.session.rollback()
             field = getattr(form, exc.details.get("field", ""), None) or form.label_config
             field.errors = [*field.errors, exc.message]
+            return render_template("requester/new_job.html", form=form), status_for(exc)
         else:
             db.session.commit()
             flash("Job created as a draft. Upload items, then publish it.", "success")
@@ -77,17 +85,50 @@ def new_job():
     return render_template("requester/new_job.html", form=form), status
 
 
-def _render_job(job, *, upload_error: str | None = None, status: int = 200):
+def _bonus_form(job, form: BonusForm | None = None) -> BonusForm:
+    """The bonus form, aimed at the answer or worker picked in the page (?bonus_answer=,
+    ?bonus_worker=), with a fresh key: the same rendered form submitted twice pays once."""
+    if form is not None:
+        return form
+    form = BonusForm(formdata=None, key=uuid.uuid4().hex)
+    form.answer_id.data = str(request.args.get("bonus_answer", type=int) or "")
+    form.worker_id.data = "" if form.answer_id.data else str(request.args.get("bonus_worker", type=int) or "")
+    return form
+
+
+def _bonus_target(job, form: BonusForm) -> dict | None:
+    """What the bonus form pays: {"answer": Answer} or {"worker_id": id}; None when unset."""
+    if form.answer_id.data and str(form.answer_id.data).isdigit():
+        answer = db.session.get(Answer, int(form.answer_id.data))
+        if answer is not None and answer.job_id == job.id:
+            return {"answer": answer, "worker_id": answer.worker_id}
+    if form.worker_id.data and str(form.worker_id.data).isdigit():
+        return {"answer": None, "worker_id": int(form.worker_id.data)}
+    return None
+
+
+def _render_job(job, *, upload_error: str | None = None, status: int = 200,
+                bonus_form: BonusForm | None = None, money_error: str | None = None):
     page = request.args.get("page", 1, type=int)
+    answers_page = request.args.get("answers_page", 1, type=int)
     rate, measured = hourly_rate(job)
+    policy = current_policy()
+    bonus_form = _bonus_form(job, bonus_form)
+    fee = policy.fee_for(job.reward)
+    slots = job.overlap * job.n_items
     return render_template(
         "requester/job.html", job=job, spec=job_spec(job), progress=job_progress(job),
         items=results_page(job, page=page), page=page, instructions=render_instructions(job.instructions),
         upload_form=UploadForm(), upload_error=upload_error, rate=rate, rate_measured=measured,
-        escrow=escrow_balance(current_policy().token, job.id), budget=budget_for(job),
+        escrow=escrow_balance(policy.token, job.id), budget=budget_for(job),
         needs=escrow_needs(job), publish_cost=publish_cost(job),
-        balance=requester_balance(current_policy().token, current_user.id),
+        cost_parts={"rewards": job.reward * slots, "fees": fee * slots, "fee": fee, "slots": slots},
+        balance=requester_balance(policy.token, current_user.id),
         quality=job_worker_quality(job) if request.args.get("quality") else None,
+        policy=policy, spend=job_spend(job), answers=job_answers(job, page=answers_page),
+        answers_page=answers_page, now=utcnow(), bonus_form=bonus_form,
+        bonus_target=_bonus_target(job, bonus_form), dispute_form=DisputeForm(formdata=None),
+        money_error=money_error, min_level_title=LEVELS[level_rank(job.min_level)].title,
     ), status
 
 
@@ -143,3 +184,72 @@ def export(job_id: int, fmt: str):
     body, mimetype = export_job(current_user, job, fmt)
     return Response(body, mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="fairlabel-job-{job.id}.{fmt}"'})
+
+
+@web.post("/jobs/<int:job_id>/bonuses")
+@requester_required
+def pay_job_bonus(job_id: int):
+    job = get_job_for(current_user, job_id, manage=True)
+    form = BonusForm()
+    if not form.validate_on_submit():
+        return _render_job(job, bonus_form=form, status=400)
+    target = _bonus_target(job, form)
+    if target is None:
+        return _render_job(job, bonus_form=form, status=400,
+                           money_error="Choose an answer or an annotator to give the bonus to.")
+    try:
+        transfer = pay_bonus(
+            current_user, job, amount=form.amount.data, key=form.key.data, source=form.source.data,
+            reason=form.reason.data or "",
+            **({"answer_id": target["answer"].id} if target["answer"] else {"worker_id": target["worker_id"]}))
+    except RewardsError as exc:
+        db.session.rollback()
+        form.amount.errors = [*form.amount.errors, exc.message]
+        return _render_job(job, bonus_form=form, status=status_for(exc))
+    db.session.commit()
+    flash(f"Bonus of {form.amount.data} {current_policy().token} to annotator #{target['worker_id']} "
+          f"recorded (transfer #{transfer.id}); it is held like any earning.", "success")
+    return redirect(url_for("web.job_detail", job_id=job.id) + "#money")
+
+
+@web.post("/jobs/<int:job_id>/answers/<int:answer_id>/dispute")
+@requester_required
+def dispute(job_id: int, answer_id: int):
+    job = get_job_for(current_user, job_id, manage=True)
+    answer = db.session.get(Answer, answer_id)
+    if answer is None or answer.job_id != job.id:
+        raise NotFound(f"Answer {answer_id} not found.")
+    form = DisputeForm()
+    if not form.validate_on_submit():
+        message = "; ".join(e for errors in form.errors.values() for e in errors)
+        return _render_job(job, money_error=f"Dispute not recorded: {message}", status=400)
+    try:
+        dispute_answer(current_user, answer, reason=form.reason.data)
+    except RewardsError as exc:
+        db.session.rollback()
+        return _render_job(job, money_error=exc.message, status=status_for(exc))
+    db.session.commit()
+    flash(f"Answer #{answer.id} disputed: its earnings stay pending until an admin decides.", "success")
+    return redirect(url_for("web.job_detail", job_id=job.id) + "#answers")
+
+
+@web.get("/spending")
+@requester_required
+def spending():
+    report = requester_spend(current_user)
+    chart = {
+        "labels": [f"#{job.id} {job.title[:30]}" for job, _ in report.rows],
+        "series": [
+            {"key": key, "label": label, "data": [getattr(spend, key) for _, spend in report.rows]}
+            for key, label in (("rewards", "Rewards"), ("fees", "Fees"), ("topups", "Pay-floor top-ups"),
+                               ("bonuses", "Bonuses"), ("refunds", "Refunded"), ("escrow_left", "Left in budget"))
+        ],
+        "token": current_policy().token,
+    }
+    return render_template("requester/spending.html", report=report, chart=chart)
+
+
+# The admin pages and the rewards JSON API live in modules of their own; importing them here
+# registers their routes on the blueprints before the app registers those.
+from app.api import rewards as _api_rewards  # noqa: E402,F401
+from app.web import admin as _admin  # noqa: E402,F401

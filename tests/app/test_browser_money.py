@@ -1,0 +1,174 @@
+"""The money charts in a real Chromium on a phone viewport, on the real server with CSRF on.
+
+A requester with a worked job opens /spending and an annotator opens /me: each page's Chart.js
+chart is drawn (a canvas with a size, and `Chart.getChart(canvas)` finds it), nothing overflows
+the phone's width, and the page logs no JS error and no failed request. Runs once per database
+backend (the `app` fixture's `database_url` param).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.extensions import db as _db
+from app.extensions import utcnow
+
+from conftest import IN_CI, PASSWORD, choices_result
+from live_server import serve
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-dev-shm-usage"]
+PHONE = {"width": 390, "height": 844}
+SHARED_CONFIG = ("ENV", "TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
+                 "SQLALCHEMY_ENGINE_OPTIONS", "MEDIA_ROOT", "PASSWORD_HASH_PARAMS")
+
+
+def _cannot_run(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(reason + " CI must not skip browser tests.")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    if not os.path.exists(CHROMIUM):
+        _cannot_run(f"Browser tests need Debian's chromium at {CHROMIUM} "
+                    "(apt-get install chromium).")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _cannot_run("Browser tests need Playwright for Python (pip install -e '.[test]').")
+    return CHROMIUM
+
+
+@pytest.fixture
+def live_app(app):
+    """A second app on the same (migrated, empty) database, with CSRF enabled as in production."""
+    live = create_app({**{k: app.config[k] for k in SHARED_CONFIG}, "WTF_CSRF_ENABLED": True})
+    yield live
+    with live.app_context():
+        _db.engine.dispose()
+
+
+class Watch:
+    """Collects what must never happen: JS errors and failed requests."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def page(self, context):
+        page = context.new_page()
+        page.on("pageerror", lambda exc: self.problems.append(f"JS error on {page.url}: {exc}"))
+        page.on("console", lambda msg: self._console(page, msg))
+        page.on("response", self._response)
+        return page
+
+    def _console(self, page, msg) -> None:
+        if msg.type == "error" and "favicon" not in msg.location.get("url", ""):
+            self.problems.append(f"console error on {page.url}: {msg.text}")
+
+    def _response(self, response) -> None:
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            self.problems.append(f"HTTP {response.status} {response.request.method} {response.url}")
+
+
+def go(page, url: str) -> None:
+    response = page.goto(url)
+    assert response is not None and response.ok, f"GET {url}: {response and response.status}"
+
+
+def log_in(page, base: str, username: str, home: str) -> None:
+    go(page, f"{base}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}{home}")
+
+
+def check_chart(page, canvas_id: str, screenshot: Path) -> None:
+    """The chart is drawn: Chart.js knows the canvas, which has a size and fits the phone."""
+    page.wait_for_function(
+        "id => window.Chart && Chart.getChart(document.getElementById(id)) != null", arg=canvas_id)
+    chart = page.evaluate(
+        """id => { const c = Chart.getChart(document.getElementById(id));
+                   return {type: c.config.type, n: c.data.datasets.length,
+                           total: c.data.datasets.reduce((s, d) => s + d.data.reduce((a, b) => a + b, 0), 0)}; }""",
+        canvas_id)
+    assert chart["n"] >= 2 and chart["total"] > 0, chart
+    box = page.locator(f"#{canvas_id}").bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 100, box
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 0
+
+
+def seed(app, make_user, make_job) -> tuple[str, str]:
+    """A requester whose job has accepted answers and a bonus; one of its annotators."""
+    from annotation.tasks import next_task_for, submit_answer
+    from rewards.settlement import credit_requester, pay_bonus
+
+    owner = make_user("requester", username="req_money")
+    job = make_job(owner, n_items=2, overlap=2, reward=10)
+    make_job(owner, n_items=1, overlap=1, reward=20, title="Second job")
+    workers = [make_user(username="ann_money"), make_user()]
+    start = utcnow()
+    for _ in range(2):
+        for worker in workers:
+            assignment = next_task_for(worker, job, now=start)
+            submit_answer(worker, assignment.id, choices_result("positive"),
+                          now=start + dt.timedelta(seconds=30))
+            _db.session.commit()
+    credit_requester(owner, 50, key="bonus-money")
+    pay_bonus(owner, job, amount=5, key="b1", worker_id=workers[0].id, source="balance")
+    _db.session.commit()
+    names = owner.username, workers[0].username
+    _db.session.remove()  # no open transaction: on SQLite it would hold the server's write lock
+    return names
+
+
+@pytest.mark.browser
+def test_money_charts_render_on_a_phone(app, live_app, chromium_path, make_user, make_job, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    requester_name, annotator_name = seed(app, make_user, make_job)
+    watch = Watch()
+    with serve(live_app) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+
+        def new_page():
+            context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+            context.set_default_timeout(15_000)
+            return watch.page(context)
+
+        try:
+            requester = new_page()
+            log_in(requester, base, requester_name, "/jobs")
+            requester.get_by_role("link", name="Spending per job").click()
+            requester.wait_for_url(f"{base}/spending")
+            check_chart(requester, "spending-chart", tmp_path / "spending-phone.png")
+            assert requester.locator("#spending-table tbody tr").count() == 2
+            assert requester.locator("#total-spent").inner_text() == "49"  # 4 × (10 + 1) + 5 bonus
+            requester.context.close()
+
+            annotator = new_page()
+            log_in(annotator, base, annotator_name, "/work")
+            # keyboard only: Tab from the top of the page to the Earnings link, then Enter
+            for _ in range(10):
+                annotator.keyboard.press("Tab")
+                if annotator.evaluate("document.activeElement.textContent.trim()") == "Earnings":
+                    break
+            annotator.keyboard.press("Enter")
+            annotator.wait_for_url(f"{base}/me")
+            check_chart(annotator, "earnings-chart", tmp_path / "earnings-phone.png")
+            assert annotator.locator("#earned").inner_text() == "25"  # 2 rewards + a 5 bonus
+            assert annotator.locator("#level").inner_text() == "Newcomer"
+            annotator.context.close()
+        finally:
+            browser.close()
+    assert watch.problems == []
