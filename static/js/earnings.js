@@ -4,6 +4,8 @@ const { Chart } = window;
 const canvas = document.getElementById("earnings-chart");
 const data = JSON.parse(document.getElementById("earnings-data").textContent);
 
+const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
 if (Chart && canvas) {
   new Chart(canvas, {
     data: {
@@ -17,6 +19,7 @@ if (Chart && canvas) {
     options: {
       responsive: true,
       maintainAspectRatio: false,
+      ...(still ? { animation: false } : {}),
       scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { ticks: { maxRotation: 0, autoSkip: true } } },
       plugins: { legend: { position: "bottom" } },
     },

@@ -13,6 +13,8 @@ const COLORS = {
   escrow_left: "#afb8c1",
 };
 
+const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
 if (Chart && canvas) {
   new Chart(canvas, {
     type: "bar",
@@ -28,6 +30,7 @@ if (Chart && canvas) {
     options: {
       responsive: true,
       maintainAspectRatio: false,
+      ...(still ? { animation: false } : {}),
       indexAxis: data.labels.length > 6 ? "y" : "x",
       scales: {
         x: { stacked: true },

@@ -108,8 +108,9 @@ def check_chart(page, canvas_id: str, screenshot: Path) -> None:
     assert screenshot.stat().st_size > 0
 
 
-def seed(app, make_user, make_job) -> tuple[str, str]:
-    """A requester whose job has accepted answers and a bonus; one of its annotators."""
+def seed(app, make_user, make_job) -> tuple[str, str, int, list[int]]:
+    """A requester whose job has accepted answers and a bonus; one of its annotators; the job
+    and the other annotator's answers."""
     from annotation.tasks import next_task_for, submit_answer
     from rewards.settlement import credit_requester, pay_bonus
 
@@ -118,25 +119,28 @@ def seed(app, make_user, make_job) -> tuple[str, str]:
     make_job(owner, n_items=1, overlap=1, reward=20, title="Second job")
     workers = [make_user(username="ann_money"), make_user()]
     start = utcnow()
+    others = []
     for _ in range(2):
         for worker in workers:
             assignment = next_task_for(worker, job, now=start)
-            submit_answer(worker, assignment.id, choices_result("positive"),
-                          now=start + dt.timedelta(seconds=30))
+            answer = submit_answer(worker, assignment.id, choices_result("positive"),
+                                   now=start + dt.timedelta(seconds=30))
             _db.session.commit()
+            if worker is workers[1]:
+                others.append(answer.id)
     credit_requester(owner, 50, key="bonus-money")
     pay_bonus(owner, job, amount=5, key="b1", worker_id=workers[0].id, source="balance")
     _db.session.commit()
-    names = owner.username, workers[0].username
+    seeded = owner.username, workers[0].username, job.id, others
     _db.session.remove()  # no open transaction: on SQLite it would hold the server's write lock
-    return names
+    return seeded
 
 
 @pytest.mark.browser
 def test_money_charts_render_on_a_phone(app, live_app, chromium_path, make_user, make_job, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    requester_name, annotator_name = seed(app, make_user, make_job)
+    requester_name, annotator_name, job_id, (bonused, disputed) = seed(app, make_user, make_job)
     watch = Watch()
     with serve(live_app) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
@@ -154,6 +158,26 @@ def test_money_charts_render_on_a_phone(app, live_app, chromium_path, make_user,
             check_chart(requester, "spending-chart", tmp_path / "spending-phone.png")
             assert requester.locator("#spending-table tbody tr").count() == 2
             assert requester.locator("#total-spent").inner_text() == "49"  # 4 × (10 + 1) + 5 bonus
+
+            # On the job page: a bonus for one answer through the form (Enter submits it) ...
+            go(requester, f"{base}/jobs/{job_id}")
+            requester.get_by_role("link", name=f"Bonus for answer #{bonused}").click()
+            requester.get_by_label("Amount (token units)").fill("3")
+            requester.get_by_label("Pay from").select_option("balance")
+            requester.get_by_label("Amount (token units)").press("Enter")
+            requester.wait_for_url(f"{base}/jobs/{job_id}#money")
+            assert "Bonus of 3 FLT" in requester.locator(".flash").inner_text()
+            assert requester.locator('#spend td[data-k="bonuses_balance"]').inner_text() == "8"
+            # ... and a dispute, with the keyboard only
+            requester.locator(f"#answer-{disputed} summary").focus()
+            requester.keyboard.press("Enter")
+            requester.keyboard.press("Tab")
+            requester.keyboard.type("copied from another answer")
+            requester.keyboard.press("Tab")
+            requester.keyboard.press("Enter")
+            requester.wait_for_url(f"{base}/jobs/{job_id}#answers")
+            assert f"Answer #{disputed} disputed" in requester.locator(".flash").inner_text()
+            assert "disputed" in requester.locator(f"#answer-{disputed}").inner_text()
             requester.context.close()
 
             annotator = new_page()

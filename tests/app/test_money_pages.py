@@ -229,7 +229,7 @@ def test_the_feed_locks_jobs_above_the_workers_level(db, make_user, make_job, lo
     locked_card = re.search(rf'<li class="card locked" id="job-{expert_job.id}">.*?</li>', html, re.S).group(0)
     assert "Start" in open_card and "Newcomer" in open_card
     assert "Start" not in locked_card
-    assert "Locked: open to Expert annotators and above. You need 500 more accepted answers" in text_of(locked_card)
+    assert "Locked Open to Expert annotators and above. You need 500 more accepted answers" in text_of(locked_card)
 
 
 # --- The job form ----------------------------------------------------------------------------------
