@@ -3,6 +3,7 @@
     flask chain deposits scan [--from-block N] [--to-block N]   record transfers to the platform
     flask chain deposits credit                                 credit the confirmed ones, once
     flask chain deposits list [--status unmatched]              what was seen
+    flask chain deposits assign DEPOSIT_ID USERNAME             an unmatched one was theirs
     flask chain nonces purge                                    drop expired sign-in nonces
 
 Each command runs its service with no transaction open while the chain is read, then commits once.
@@ -82,8 +83,31 @@ def list_command(status: str | None, limit: int) -> None:
     if not rows:
         click.echo("No deposits.")
     for d in rows:
-        click.echo(f"{d.chain_id} {d.block_number:>10} {d.tx_hash}:{d.log_index} {d.from_address} "
+        click.echo(f"#{d.id:<6} {d.chain_id} {d.block_number:>10} {d.tx_hash}:{d.log_index} {d.from_address} "
                    f"{d.amount:>16} {d.status:<9} user={d.user_id or '-'}")
+
+
+@deposits_group.command("assign")
+@click.argument("deposit_id", type=int)
+@click.argument("username")
+def assign_command(deposit_id: int, username: str) -> None:
+    """Credit an unmatched deposit to the requester USERNAME (it is credited by the next
+    `credit`, once confirmed). Check who sent it first: this moves money."""
+    from annotation.models import User
+    from rewards.deposits import assign_deposit
+    from rewards.errors import RewardsError
+
+    user = db.session.scalar(db.select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"No user named {username!r}.")
+    try:
+        deposit = assign_deposit(deposit_id, user)
+    except RewardsError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    amount = deposit.amount
+    db.session.commit()
+    click.echo(f"Deposit {deposit_id} ({amount}) is {username}'s; `flask chain deposits credit` credits it.")
 
 
 @nonces_group.command("purge")

@@ -4,9 +4,10 @@ Two steps, each safe to repeat, run by `flask chain deposits scan|credit` (or a 
 
 - `scan_deposits(chain, from_block=, to_block=)` reads the token's Transfer logs to the platform
   address and records one ChainDeposit per (chain id, tx hash, log index): "seen" when the sender
-  is a requester's linked wallet, "unmatched" otherwise (shown to admins on /wallet). A transfer
-  scanned again is not recorded again; one that moved to another block (a reorg re-included it)
-  has its block updated and is "seen" again.
+  is a requester's linked wallet, "unmatched" otherwise (shown to admins on /wallet; an admin
+  may `assign_deposit` it to the requester it came from). A transfer scanned again is not
+  recorded again; one that moved to another block (a reorg re-included it) has its block
+  updated and is "seen" again.
 - `credit_confirmed_deposits(chain)` credits each "seen" deposit whose block is at or below
   `chain.confirmed_block()` and still canonical (same block hash), via
   `rewards.settlement.credit_deposit(source="<chain id>:<tx hash>:<log index>")`, which is
@@ -40,12 +41,14 @@ from sqlalchemy.exc import IntegrityError
 
 from annotation.models import User
 from app.extensions import db, utcnow
+from rewards.errors import RewardsConflict, RewardsNotFound
 from rewards.models import ChainDeposit
 from rewards.onchain import ChainHandle
 from rewards.settlement import credit_deposit
 
 __all__ = [
     "DEFAULT_CHUNK_BLOCKS",
+    "assign_deposit",
     "CreditResult",
     "ScanResult",
     "SeenTransfer",
@@ -268,6 +271,23 @@ def credit_confirmed_deposits(chain: ChainHandle, *, now: dt.datetime | None = N
         result.credited.append(deposit)
     db.session.flush()
     return result
+
+
+def assign_deposit(deposit_id: int, user: User) -> ChainDeposit:
+    """An admin's resolution of an unmatched deposit: it was `user`'s (a requester). It becomes
+    "seen" and is credited by the next `credit_confirmed_deposits`, once confirmed. Flushes."""
+    deposit = db.session.scalar(select(ChainDeposit).where(ChainDeposit.id == deposit_id).with_for_update())
+    if deposit is None:
+        raise RewardsNotFound(f"No deposit {deposit_id}.", deposit_id=deposit_id)
+    if deposit.status != UNMATCHED:
+        raise RewardsConflict(f"Deposit {deposit_id} is {deposit.status}, not unmatched.",
+                              deposit_id=deposit_id, status=deposit.status)
+    if not user.is_requester:
+        raise RewardsConflict(f"{user.username} is not a requester: deposits fund requesters.",
+                              user_id=user.id)
+    deposit.user_id, deposit.status = user.id, SEEN
+    db.session.flush()
+    return deposit
 
 
 def unmatched_deposits(limit: int = 200) -> list[ChainDeposit]:

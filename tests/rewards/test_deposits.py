@@ -1,6 +1,6 @@
 """Deposits on the embedded chain (issue #5): a requester's ERC-20 transfer to the platform is
 recorded when scanned, credited once when confirmed, never twice, and never when its block was
-replaced; a transfer from a wallet nobody linked is kept for an admin, not credited.
+replaced; a transfer from a wallet nobody linked waits for an admin to say whose it was.
 
 One in-process EVM is shared by the module (starting one costs ~2.5 s); the CLI test starts the
 app's own through `current_chain()`. Wallets sign locally with eth_account and send raw.
@@ -143,7 +143,8 @@ def test_a_deposit_is_credited_once_and_only_when_confirmed(app, db, chain, make
     assert db.session.scalar(db.select(db.func.count(ChainDeposit.id))) == 1
 
 
-def test_a_transfer_from_an_unknown_wallet_is_kept_for_admins_not_credited(app, db, chain, make_user, login):
+def test_a_transfer_from_an_unknown_wallet_waits_for_an_admin_to_assign_it(app, db, chain, make_user, login,
+                                                                              runner):
     requester, annotator, admin = make_user("requester"), make_user("annotator"), make_user("admin")
     stranger = new_wallet(chain, 100)
     worker_wallet = new_wallet(chain, 100)
@@ -168,6 +169,24 @@ def test_a_transfer_from_an_unknown_wallet_is_kept_for_admins_not_credited(app, 
     page = login(admin).get("/wallet").get_data(as_text=True)
     assert stranger.address in page and rows[0].tx_hash in page
     assert stranger.address not in login(requester).get("/wallet").get_data(as_text=True)
+
+    # An admin who knows whose it was assigns it; the next credit run credits it, once.
+    from app.cli_chain import chain_group
+
+    stranger_deposit = next(d for d in rows if d.from_address == stranger.address)
+    settle(db)
+    listing = runner.invoke(chain_group, ["deposits", "list", "--status", "unmatched"])
+    assert f"#{stranger_deposit.id} " in listing.output
+    assigned = runner.invoke(chain_group, ["deposits", "assign", str(stranger_deposit.id), annotator.username])
+    assert assigned.exit_code == 1 and "not a requester" in assigned.output
+    assigned = runner.invoke(chain_group, ["deposits", "assign", str(stranger_deposit.id), requester.username])
+    assert assigned.exit_code == 0, assigned.output
+    settle(db)
+    assert [d.amount for d in credit_confirmed_deposits(chain).credited] == [40]
+    settle(db)
+    assert balance(requester) == 40
+    again = runner.invoke(chain_group, ["deposits", "assign", str(stranger_deposit.id), requester.username])
+    assert again.exit_code == 1 and "is credited, not unmatched" in again.output
 
 
 def test_a_deposit_whose_block_is_replaced_is_not_credited_until_seen_again(app, db, chain, make_user, login):
