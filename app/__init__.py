@@ -51,7 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from app import cli, errors
     from app.api import api
-    from app.web import proofs, web  # noqa: F401  (proofs adds its routes to web)
+    from app.web import web
 
     app.register_blueprint(web)
     app.register_blueprint(api)

@@ -87,8 +87,9 @@ def demo_load_command() -> None:
 
 
 def register(app: Flask) -> None:
+    from app.cli_chain import chain_group
     from app.cli_consensus import consensus_group
     from app.cli_rewards import rewards_group
 
-    for group in (annotation_cli, users_cli, rewards_group, demo_cli, consensus_group):
+    for group in (annotation_cli, users_cli, rewards_group, chain_group, demo_cli, consensus_group):
         app.cli.add_command(group)

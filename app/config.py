@@ -62,6 +62,8 @@ CHAIN_TOKEN_ADDRESS: str | None = None
 CHAIN_DISTRIBUTOR_ADDRESS: str | None = None
 # Blocks a payout or deposit must be buried under before it counts ("finalized" uses that tag).
 CHAIN_CONFIRMATIONS: int | str = 2
+# First block to scan for deposits to the platform wallet when none has been seen yet.
+CHAIN_DEPOSIT_START_BLOCK = 0
 # EIP-1559 fee cap in wei per gas: a payout is never signed above it (it waits instead).
 CHAIN_MAX_FEE_PER_GAS = 500 * 10**9
 # A broadcast transaction not mined after this long is re-signed with the same nonce and fees

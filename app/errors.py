@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from annotation.errors import AnnotationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from app.extensions import db, login_manager
 from consensus import ConsensusError
+from rewards.chain.errors import ChainError
 from rewards.errors import (
     BelowPayFloor,
     InsufficientFunds,
@@ -79,6 +80,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(RewardsError)
     def domain_error(exc: AnnotationError | RewardsError):
         return error_response(status_for(exc), error_code(exc), exc.message, exc.details)
+
+    @app.errorhandler(ChainError)
+    def chain_error(exc: ChainError):
+        log.warning("chain unavailable on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "chain_unavailable",
+                              "The blockchain node cannot be reached right now; nothing was saved. "
+                              "Please try again in a minute.")
 
     @app.errorhandler(ConsensusError)
     def consensus_error(exc: ConsensusError):

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 web = Blueprint("web", __name__)
 
-from app.web import annotator, auth, pages, requester, wallet  # noqa: E402,F401
+from app.web import admin, annotator, auth, pages, proofs, requester, wallet  # noqa: E402,F401

@@ -248,8 +248,3 @@ def spending():
     }
     return render_template("requester/spending.html", report=report, chart=chart)
 
-
-# The admin pages and the rewards JSON API live in modules of their own; importing them here
-# registers their routes on the blueprints before the app registers those.
-from app.api import rewards as _api_rewards  # noqa: E402,F401
-from app.web import admin as _admin  # noqa: E402,F401

@@ -23,9 +23,9 @@ import pytest
 from annotation.errors import LeaseExpired
 from annotation.models import Answer, AnswerStatus, Assignment, AssignmentStatus, Item, Job, User
 from annotation.tasks import SchedulerSettings, next_task_for, submit_answer
+from rewards.accounts import pending_account
 from rewards.ledger import balance_of, recomputed_balances
 from rewards.models import LedgerTransfer
-from rewards.accounts import pending_account
 from rewards.policy import PayPolicy
 
 from conftest import choices_result

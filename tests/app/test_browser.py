@@ -202,10 +202,11 @@ def create_and_publish_job(page, base: str, live_app) -> int:
     page.wait_for_url(f"{base}/jobs/{job_id}")
     assert f"Imported {len(PLAN)} items." in page.locator(".flash").inner_text()
 
-    # Funding has no page yet: an admin credits the requester with the CLI. (In an app context
-    # of its own, whose teardown ends the session: on SQLite an open transaction would hold the
-    # write lock the server needs.)
-    budget = REWARD * OVERLAP * len(PLAN)
+    # An admin credits the requester with the CLI, exactly what publishing reserves: the reward
+    # and the platform fee (5% of 10, rounded up: 1) per answer. (In an app context of its own,
+    # whose teardown ends the session: on SQLite an open transaction would hold the write lock
+    # the server needs.)
+    budget = (REWARD + 1) * OVERLAP * len(PLAN)
     with live_app.app_context():
         credit = live_app.test_cli_runner().invoke(
             args=["rewards", "credit", "req_rita", str(budget), "--key", "browser-test"])
