@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 INSTANCE := instance
 export FLASK_APP := wsgi
 
-.PHONY: demo test install serve clean contracts bench-scheduler bench-consensus
+.PHONY: demo test install serve clean contracts bench-scheduler bench-consensus bench-ledger bench-chain bench-payouts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,15 @@ bench-scheduler: install
 
 bench-consensus: install
 	$(BIN)/python bench/consensus_accuracy.py
+
+bench-ledger: install
+	$(BIN)/python bench/ledger_throughput.py
+
+bench-chain: install
+	$(BIN)/python bench/chain_gas.py
+
+bench-payouts: install
+	$(BIN)/python bench/payout_epoch.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
