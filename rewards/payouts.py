@@ -405,12 +405,17 @@ def _not_mined(chain: ChainHandle, attempts: list[tuple], report: ConfirmReport,
         known = chain.w3.eth.get_transaction(latest_hash) is not None
     except TransactionNotFound:
         known = False
+    mined_for_nonce = chain.w3.eth.get_transaction_count(chain.address, "latest")
     if not known:
+        row = db.session.get(ChainTx, latest_id)
+        if mined_for_nonce > row.nonce:  # no attempt of ours mined, yet the nonce is spent
+            _requeue_nonce_taken(attempts, row, report)
+            return
+        db.session.rollback()
         for tx_id, *_ in attempts:
             _broadcast(chain, tx_id)
         report.rebroadcast += 1
         return
-    mined_for_nonce = chain.w3.eth.get_transaction_count(chain.address, "latest")
     row = db.session.get(ChainTx, latest_id)
     if mined_for_nonce > row.nonce:  # something with this nonce mined: receipts will show next round
         report.waiting += 1
@@ -436,6 +441,23 @@ def _not_mined(chain: ChainHandle, attempts: list[tuple], report: ConfirmReport,
     _commit()
     _broadcast(chain, replacement.id)
     report.replaced += 1
+
+
+def _requeue_nonce_taken(attempts: list[tuple], latest: ChainTx, report: ConfirmReport) -> None:
+    """Another transaction of the signer's key used this nonce, and none of ours mined (no
+    receipt, unknown to the node): re-broadcasting our bytes can only ever get "nonce too low".
+    Queue the same work again for a fresh nonce; a push is idempotent, so this cannot pay twice."""
+    for tx_id, *_ in attempts:
+        db.session.get(ChainTx, tx_id).status = "failed"
+    latest.error = f"nonce {latest.nonce} was used by another transaction of {latest.sender}"
+    db.session.add(ChainTx(chain_id=latest.chain_id, purpose=latest.purpose, epoch_id=latest.epoch_id,
+                           batch_no=latest.batch_no, attempt=latest.attempt + 1, sender=latest.sender,
+                           to=latest.to, data=latest.data, gas=latest.gas, status="queued"))
+    alert("nonce_taken", f"Nonce {latest.nonce} of {latest.sender} was used outside the payout engine; "
+          f"the {latest.purpose} is queued again.", epoch=latest.epoch_id, batch=latest.batch_no,
+          nonce=latest.nonce)
+    report.notes.append(latest.error)
+    _commit()
 
 
 def _bump(value: int) -> int:

@@ -252,10 +252,10 @@ def ledger_paid(db) -> dict[str, int]:
         .where(PayoutItem.status == "paid").group_by(PayoutItem.wallet))}
 
 
-def assert_paid_once(db, chain, expected: dict[str, int], *, first_nonce: int):
+def assert_paid_once(db, chain, expected: dict[str, int], *, first_nonce: int, foreign: int = 0):
     """Each wallet holds exactly `expected` (its earnings: paid once), the ledger and distributor
     agree, every piece of work has one confirmed transaction, and no nonce was spent twice or
-    outside the outbox."""
+    outside the outbox (but for `foreign` transactions the test itself sent with the signer's key)."""
     paid = ledger_paid(db)
     for wallet, amount in expected.items():
         assert client.balance_of(chain.token, wallet) == amount, wallet
@@ -270,8 +270,9 @@ def assert_paid_once(db, chain, expected: dict[str, int], *, first_nonce: int):
     assert set(work.values()) == {1}, work
     assert work.keys() == {(r.purpose, r.epoch_id, r.batch_no) for r in rows}
     nonces = sorted(r.nonce for r in confirmed)
-    assert nonces == list(range(first_nonce, first_nonce + len(confirmed)))  # no gap, no double
-    assert chain.w3.eth.get_transaction_count(chain.address) == first_nonce + len(confirmed)
+    spent = chain.w3.eth.get_transaction_count(chain.address)
+    assert len(set(nonces)) == len(nonces) and set(nonces) <= set(range(first_nonce, spent))
+    assert spent == first_nonce + len(confirmed) + foreign  # no nonce burned on nothing
     for row in confirmed:  # the hash on chain is the one whose bytes we stored
         assert chain.w3.eth.get_transaction_receipt(row.tx_hash)["status"] == 1
     recon = reconcile_chain(chain)
@@ -560,6 +561,35 @@ def test_a_crash_between_broadcast_and_commit_pays_once(db, app, make_user, make
     settle(db, chain, node)
     assert_paid_once(db, chain, dict.fromkeys(wallets, 10), first_nonce=first_nonce)
     assert len(db.session.scalars(db.select(ChainTx)).all()) == 4  # no second nonce for the same work
+
+
+# --- the signer's key used outside the engine takes a nonce the engine had signed -------------------
+
+def test_a_nonce_taken_by_another_transaction_requeues_the_work(db, make_user, make_job, chain, node):
+    first_nonce = chain.w3.eth.get_transaction_count(chain.address)
+    workers = earn(db, make_user, make_job, n_workers=2)
+    build_epoch(chain)
+    db.session.commit()
+    node.automine(False)
+    assert send_queued(chain) == 3
+    post = db.session.scalar(db.select(ChainTx).where(ChainTx.purpose == "post_epoch"))
+    assert post.nonce == first_nonce
+    node.rpc("anvil_dropTransaction", post.tx_hash)  # and the two after it
+    db.session.rollback()
+    signer = Account.from_key(SIGNER_KEY)  # someone sends with the same key and the same nonce
+    other = signer.sign_transaction({"chainId": CHAIN_ID, "nonce": first_nonce, "to": signer.address, "value": 1,
+                                     "gas": 21_000, "maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI,
+                                     "type": 2})
+    chain.w3.eth.send_raw_transaction(other.raw_transaction)
+    node.mine(1)
+    report = confirm_sent(chain)
+    assert report.rebroadcast == 2 and report.notes  # fund and push: their nonces are still free
+    assert statuses(db)[("post_epoch", 0)] == ["failed", "queued"]
+    assert db.session.scalars(db.select(ChainAlert.kind)).all() == ["nonce_taken"]
+    node.automine(True)
+    settle(db, chain, node)
+    assert_paid_once(db, chain, {w.wallet_address: 10 for w in workers}, first_nonce=first_nonce, foreign=1)
+    assert statuses(db)[("post_epoch", 0)] == ["failed", "confirmed"]
 
 
 # --- h. a seeded random simulation ---------------------------------------------------------------------
