@@ -111,6 +111,9 @@ def runner(app):
     return app.test_cli_runner()
 
 
+# Browser fixtures (chromium_path, live_app) for every browser test module.
+pytest_plugins = ["browser_support"]
+
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery"
 

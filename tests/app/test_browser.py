@@ -12,25 +12,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from browser_support import (
+    CHROMIUM_ARGS,
+    PHONE,
+    Watch,
+    go,
+)
 
 from annotation.models import User
-from app import create_app
 from app.extensions import db as _db
 
-from conftest import IN_CI, TEXT_CONFIG
+from conftest import TEXT_CONFIG
 from live_server import serve
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-dev-shm-usage"]
 PASSWORD = "browser test password"
-PHONE = {"width": 390, "height": 844}
 REWARD = 10
 OVERLAP = 3
 # What each of the three annotators presses for each item (by its text). Items 2 and 4 have a
@@ -45,62 +45,6 @@ ANNOTATORS = ("ann_ada", "ann_ben", "ann_cy")
 SKIPPER = "ann_skip"
 DONE = "No more tasks for you in this job. Thank you!"
 # The test app's settings that the live app shares; it differs only in having CSRF on.
-SHARED_CONFIG = ("ENV", "TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
-                 "SQLALCHEMY_ENGINE_OPTIONS", "MEDIA_ROOT", "PASSWORD_HASH_PARAMS")
-
-
-def _cannot_run(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(reason + " CI must not skip browser tests.")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    if not os.path.exists(CHROMIUM):
-        _cannot_run(f"Browser tests need Debian's chromium at {CHROMIUM} "
-                    "(apt-get install chromium).")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _cannot_run("Browser tests need Playwright for Python (pip install -e '.[test]').")
-    return CHROMIUM
-
-
-@pytest.fixture
-def live_app(app):
-    """A second app on the same (migrated, empty) database, with CSRF enabled as in production."""
-    live = create_app({**{k: app.config[k] for k in SHARED_CONFIG}, "WTF_CSRF_ENABLED": True})
-    yield live
-    with live.app_context():
-        _db.engine.dispose()
-
-
-class Watch:
-    """Collects what must never happen in the loop: JS errors and failed requests."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def page(self, context):
-        page = context.new_page()
-        page.on("pageerror", lambda exc: self.problems.append(f"JS error on {page.url}: {exc}"))
-        page.on("console", lambda msg: self._console(page, msg))
-        page.on("response", self._response)
-        return page
-
-    def _console(self, page, msg) -> None:
-        if msg.type == "error" and "favicon" not in msg.location.get("url", ""):
-            self.problems.append(f"console error on {page.url}: {msg.text}")
-
-    def _response(self, response) -> None:
-        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
-            self.problems.append(f"HTTP {response.status} {response.request.method} {response.url}")
-
-
-def go(page, url: str) -> None:
-    response = page.goto(url)
-    assert response is not None and response.ok, f"GET {url}: {response and response.status}"
 
 
 def sign_up(page, base: str, username: str, role_label: str, home: str) -> None:

@@ -5,8 +5,8 @@ import json
 import secrets
 
 import pytest
+from browser_support import CHROMIUM_ARGS
 from eth_account import Account
-from test_browser import CHROMIUM_ARGS, chromium_path  # noqa: F401  (fixture)
 
 from rewards.chain import merkle
 from rewards.payouts import label_json, verify_contribution_proof
@@ -37,7 +37,7 @@ def _proofs(n: int = 7) -> list[dict]:
     return out
 
 
-def test_the_browser_accepts_good_proofs_and_refuses_tampered_ones(app, chromium_path):  # noqa: F811
+def test_the_browser_accepts_good_proofs_and_refuses_tampered_ones(app, chromium_path):  
     from playwright.sync_api import sync_playwright
 
     proofs = _proofs()

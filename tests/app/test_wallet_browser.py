@@ -6,9 +6,8 @@ second browser has no wallet and signs by hand: the message is copied out, signe
 """
 from __future__ import annotations
 
-import os
-
 import pytest
+from browser_support import CHROMIUM_ARGS, SHARED_CONFIG
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
@@ -16,14 +15,8 @@ from annotation.models import Role, User
 from app import create_app
 from app.extensions import db as _db
 
-from conftest import IN_CI
 from live_server import serve
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-dev-shm-usage"]
-SHARED_CONFIG = ("ENV", "TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
-                 "SQLALCHEMY_ENGINE_OPTIONS", "MEDIA_ROOT", "PASSWORD_HASH_PARAMS")
 CHAIN_ID = 31337
 
 # A minimal EIP-1193 provider: one account (switchable), personal_sign delegated to Python.
@@ -38,23 +31,6 @@ window.ethereum = {
   },
 };
 """
-
-
-def _cannot_run(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(reason + " CI must not skip browser tests.")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    if not os.path.exists(CHROMIUM):
-        _cannot_run(f"Browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium).")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _cannot_run("Browser tests need Playwright for Python (pip install -e '.[test]').")
-    return CHROMIUM
 
 
 @pytest.fixture
