@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from rewards.errors import InsufficientFunds, TransferConflict, UnbalancedTransfer
+from rewards.errors import InsufficientFunds, RewardsNotFound, TransferConflict, UnbalancedTransfer
 from rewards.models import LedgerAccount, LedgerEntry, LedgerTransfer
 
 # The only accounts that may go below zero are the platform's counterparties to the outside
@@ -157,6 +157,7 @@ def recomputed_balances() -> dict[str, tuple[int, int]]:
 @dataclass(frozen=True)
 class StatementLine:
     at: Any  # datetime of the transfer
+    transfer_id: int
     key: str
     kind: str
     amount: int
@@ -168,16 +169,16 @@ def account_statement(code: str, *, limit: int = 50) -> list[StatementLine]:
     """The account's latest `limit` entries, oldest first, with the balance after each."""
     account = db.session.scalar(db.select(LedgerAccount).where(LedgerAccount.code == code))
     if account is None:
-        return []
+        raise RewardsNotFound(f"No ledger account {code!r}.")
     rows = db.session.execute(
-        db.select(LedgerEntry.amount, LedgerTransfer.created_at, LedgerTransfer.key, LedgerTransfer.kind,
-                  LedgerTransfer.memo)
+        db.select(LedgerEntry.amount, LedgerTransfer.created_at, LedgerTransfer.id, LedgerTransfer.key,
+                  LedgerTransfer.kind, LedgerTransfer.memo)
         .join(LedgerTransfer, LedgerTransfer.id == LedgerEntry.transfer_id)
         .where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id.desc()).limit(limit)
     ).all()
     balance = account.balance
     lines = []
-    for amount, at, key, kind, memo in rows:  # newest first: walk the balance back
-        lines.append(StatementLine(at, key, kind, amount, balance, memo))
+    for amount, at, transfer_id, key, kind, memo in rows:  # newest first: walk the balance back
+        lines.append(StatementLine(at, transfer_id, key, kind, amount, balance, memo))
         balance -= amount
     return lines[::-1]

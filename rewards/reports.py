@@ -12,15 +12,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import String, cast, func, literal, union
 
 from annotation.models import Answer, AnswerStatus, Job, User
 from app.extensions import db, utcnow
-from rewards.errors import RewardsNotFound
 from rewards.models import Hold, HoldStatus, LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards.policy import PayPolicy, current_policy
+from rewards.settlement import bonus_transfer_key
 
 # --- What a job cost ------------------------------------------------------------------------------
 
@@ -308,32 +307,9 @@ def open_disputes(*, limit: int = 200) -> list[OpenDispute]:
 # --- Idempotent bonuses --------------------------------------------------------------------------
 
 def bonus_transfer(requester: User, key: str) -> LedgerTransfer | None:
-    """The bonus the requester already paid under `key`, if any (settlement.pay_bonus keys its
-    transfer "bonus:<requester id>:<key>"), so an API can answer a replay with 200, not 201."""
+    """The bonus the requester already paid under `key`, if any, so an API can answer a replay
+    with 200, not 201."""
     return db.session.scalar(db.select(LedgerTransfer).where(
-        LedgerTransfer.key == f"bonus:{requester.id}:{(key or '').strip()}",
-        LedgerTransfer.kind == "bonus"))
+        LedgerTransfer.key == bonus_transfer_key(requester, key), LedgerTransfer.kind == "bonus"))
 
 
-# --- Statements ----------------------------------------------------------------------------------
-
-def statement(account_code: str, limit: int = 50) -> list[dict[str, Any]]:
-    """The account's latest `limit` entries, oldest first, as plain dicts: transfer id, key,
-    kind, memo, time (`at`, aware UTC datetime), amount and the balance after the entry."""
-    account = db.session.scalar(db.select(LedgerAccount).where(LedgerAccount.code == account_code))
-    if account is None:
-        raise RewardsNotFound(f"No account {account_code!r}.")
-    limit = max(1, min(int(limit), 10_000))
-    rows = db.session.execute(
-        db.select(LedgerEntry.id, LedgerEntry.amount, LedgerTransfer.id, LedgerTransfer.key,
-                  LedgerTransfer.kind, LedgerTransfer.memo, LedgerTransfer.created_at)
-        .join(LedgerTransfer, LedgerTransfer.id == LedgerEntry.transfer_id)
-        .where(LedgerEntry.account_id == account.id)
-        .order_by(LedgerEntry.id.desc()).limit(limit)).all()
-    balance = int(account.balance)
-    lines = []
-    for entry_id, amount, transfer_id, key, kind, memo, at in rows:  # newest first: walk back
-        lines.append({"entry_id": entry_id, "transfer_id": transfer_id, "key": key, "kind": kind,
-                      "memo": memo, "at": at, "amount": int(amount), "balance": balance})
-        balance -= int(amount)
-    return lines[::-1]

@@ -391,7 +391,7 @@ def pay_bonus(requester: User, job: Job, *, amount: Any, key: str, worker_id: in
     worker_id = int(worker_id)
     policy = current_policy()
     budget = budget_for(job, policy)
-    transfer_key = f"bonus:{requester.id}:{key}"
+    transfer_key = bonus_transfer_key(requester, key)
     pending = pending_account(budget.token, worker_id)
     if source == "escrow":
         payer = escrow_account(budget.token, job.id)
@@ -409,6 +409,11 @@ def pay_bonus(requester: User, job: Job, *, amount: Any, key: str, worker_id: in
         raise InsufficientFunds(f"Your balance does not cover a bonus of {amount} {budget.token}.") from None
     _record_holds([_hold(transfer_key, "bonus", worker_id, job.id, answer_id, amount, policy, now=now)])
     return transfer
+
+
+def bonus_transfer_key(requester: User, key: str) -> str:
+    """The ledger key of a requester's bonus: their own key, scoped to them."""
+    return f"bonus:{requester.id}:{(key or '').strip()}"
 
 
 def _already_posted(key: str) -> bool:

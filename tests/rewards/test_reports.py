@@ -15,14 +15,13 @@ from annotation.models import Answer, AnswerStatus
 from annotation.tasks import next_task_for, submit_answer
 from app.extensions import utcnow
 from rewards.errors import RewardsNotFound
-from rewards.ledger import balance_of
+from rewards.ledger import account_statement, balance_of
 from rewards.reports import (
     bonus_transfer,
     job_answers,
     job_spend,
     open_disputes,
     requester_spend,
-    statement,
     worker_earnings_series,
     worker_effective_hourly,
 )
@@ -163,15 +162,14 @@ def test_open_disputes_list_and_bonus_lookup(db, scenario):
 def test_statement_walks_the_running_balance(db, scenario):
     owner = scenario["owner"]
     code = f"FLT:requester:{owner.id}"
-    lines = statement(code, limit=100)
-    assert [line["kind"] for line in lines[:2]] == ["credit", "job_funding"]
-    assert lines[-1]["balance"] == balance_of(code)
+    lines = account_statement(code, limit=100)
+    assert [line.kind for line in lines[:2]] == ["credit", "job_funding"]
+    assert lines[-1].balance == balance_of(code)
     running = 0
     for line in lines:  # the whole history is here, so it adds up from zero
-        running += line["amount"]
-        assert line["balance"] == running
-        assert set(line) >= {"transfer_id", "key", "kind", "memo", "at", "amount", "balance"}
-    last_two = statement(code, limit=2)
+        running += line.amount
+        assert line.balance == running and line.transfer_id and line.key and line.at
+    last_two = account_statement(code, limit=2)
     assert last_two == lines[-2:]
     with pytest.raises(RewardsNotFound):
-        statement("FLT:requester:999999")
+        account_statement("FLT:requester:999999")
