@@ -608,3 +608,53 @@ def test_ledger_survives_random_sequences(app, db, make_user, make_job):
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                                  HealthCheck.data_too_large]))
     print("\n".join(f"{n:5d}  {outcome}" for outcome, n in sorted(OUTCOMES.items())))
+
+
+# --- payouts: what the state machine only does right, done wrong ---------------------------------
+
+def _worker_with_two_payouts_in_flight(db, make_user):
+    from rewards.accounts import available_account, treasury_account
+    from rewards.ledger import post_transfer
+
+    worker = make_user("annotator")
+    post_transfer("earned", {treasury_account(TOKEN): -20, available_account(TOKEN, worker.id): 20},
+                  kind="test")
+    reserve_payout(worker, 10, key="p1")
+    reserve_payout(worker, 10, key="p2")
+    db.session.commit()
+    return worker
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: fail_payout(key) does not check that payout `key` was not already completed "
+    "(payout:<key>:sent posted): it reverses the reservation anyway, returning money that left "
+    "the platform to the worker's available balance, paid for by another payout still in flight"))
+def test_a_completed_payout_cannot_also_fail(db, make_user):
+    worker = _worker_with_two_payouts_in_flight(db, make_user)
+    complete_payout(worker, 10, key="p1")
+    db.session.commit()
+    with pytest.raises((RewardsConflict, TransferConflict)):
+        fail_payout(worker, 10, key="p1")
+    db.session.rollback()
+    assert worker_money(db, worker) == {"available": 0, "in_flight": 10}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: complete_payout(worker, amount, key=) posts in_flight → treasury for the `amount` it "
+    "is given, not the amount payout `key` reserved: a wrong amount drains other payouts in flight"))
+def test_completing_a_payout_moves_what_it_reserved(db, make_user):
+    worker = _worker_with_two_payouts_in_flight(db, make_user)
+    try:
+        complete_payout(worker, 15, key="p1")
+        db.session.commit()
+    except (RewardsConflict, TransferConflict, InsufficientFunds):
+        db.session.rollback()
+    # Either refused, or p1's own 10 left: p2's 10 is still in flight.
+    assert worker_money(db, worker)["in_flight"] in (10, 20)
+
+
+def worker_money(db, worker) -> dict[str, int]:
+    from rewards.ledger import balance_of
+
+    return {"available": balance_of(f"{TOKEN}:worker:{worker.id}:available"),
+            "in_flight": balance_of(f"{TOKEN}:worker:{worker.id}:payout")}
