@@ -273,12 +273,21 @@ class LedgerMachine(RuleBasedStateMachine):
             assert kinds <= {"reward", "floor_reserve", "floor_topup"}
 
     @precondition(lambda self: self.job_ids)
-    @rule(index=st.integers(0, 10**6), who=st.integers(0, 3))
-    def resume(self, index, who):
-        job = self.job(_pick(self.job_ids, index))
-        if job.status is not JobStatus.PAUSED:
+    @rule(index=st.integers(0, 10**6), add_funds_first=st.booleans())
+    def resume(self, index, add_funds_first):
+        paused = self.session.scalars(self.db.select(Job.id).where(
+            Job.id.in_(self.job_ids), Job.status == JobStatus.PAUSED).order_by(Job.id)).all()
+        if not paused:
             return
+        job = self.job(_pick(paused, index))
         owner = self.user(job.owner_id)
+        shortfall = escrow_needs(job).shortfall
+        if add_funds_first and shortfall:  # (new money pays the owner's jobs in id order)
+            key = f"k{next(_keys)}"
+            credit_requester(owner, shortfall, key=key)
+            self.session.commit()
+            self.credits[key] = ("credit", owner.id, shortfall)
+            job = self.job(job.id)
         try:
             resume_job(owner, job)
         except InsufficientFunds:
@@ -430,9 +439,15 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # --- payouts ---------------------------------------------------------------------------------
 
+    @precondition(lambda self: self.earned)
     @rule(who=st.integers(0, 3), fraction=st.sampled_from([0.5, 1.0, 1.5]), extra=st.integers(0, 3))
     def reserve(self, who, fraction, extra):
-        worker = self.user(self.worker_ids[who])
+        """A payout of part, all or more than a worker's available balance (a worker who has
+        some is picked when there is one)."""
+        having = self.session.scalars(self.db.select(LedgerAccount.user_id).where(
+            LedgerAccount.kind == "worker_available", LedgerAccount.balance > 0)
+            .order_by(LedgerAccount.user_id)).all()
+        worker = self.user(_pick(having, who) if having else self.worker_ids[who])
         available = self.balance(f"{TOKEN}:worker:{worker.id}:available")
         amount = max(int(available * fraction), 1) + (extra if fraction > 1 else 0)
         key = f"p{next(_keys)}"
