@@ -96,7 +96,9 @@ def credit_deposit(user: User, amount: int, *, source: str, policy: PayPolicy | 
 def budget_for(job: Job, policy: PayPolicy | None = None, *, lock: bool = False) -> JobBudget:
     """The job's money terms, fixed from the policy the first time it is asked for."""
     query = db.select(JobBudget).where(JobBudget.job_id == job.id)
-    budget = db.session.scalar(query.with_for_update() if lock else query)
+    if lock:  # and re-read: another transaction may have changed it while we waited
+        query = query.with_for_update().execution_options(populate_existing=True)
+    budget = db.session.scalar(query)
     if budget is None:
         policy = policy or current_policy()
         budget = JobBudget(job_id=job.id, token=policy.token, fee_per_answer=policy.fee_for(job.reward),
@@ -190,7 +192,7 @@ def pay_answers(job: Job, answers: list[Answer], **_: Any) -> None:
     # Only now, with this batch's rewards out of escrow, does escrow_needs see the job as it is.
     _raise_topup_if_floor_missed(job, budget, policy)
     if budget.topup_per_answer:
-        _pay_owed_topups(job, budget_for(job, policy), policy)
+        _pay_owed_topups(job, budget_for(job, policy, lock=True), policy)
 
 
 def _raise_topup_if_floor_missed(job: Job, budget: JobBudget, policy: PayPolicy) -> None:
@@ -320,7 +322,7 @@ def _pay_owed_topups(job: Job, budget: JobBudget, policy: PayPolicy) -> None:
 
 def settle_job_shortfall(job: Job) -> int:
     """Refill the escrow from the requester and pay owed top-ups; what is still missing."""
-    budget = budget_for(job)
+    budget = budget_for(job, lock=True)
     if not budget.topup_per_answer:
         return 0
     missing = _refill_escrow(job, budget)
@@ -351,7 +353,7 @@ def _settle_shortfalls_of(user: User, policy: PayPolicy) -> None:
 @job_closed.connect
 def refund_job(job: Job, **_: Any) -> None:
     """Pay what a closed job owes its workers, then return the rest to its requester."""
-    budget = budget_for(job)
+    budget = budget_for(job, lock=True)
     settle_job_shortfall(job)
     escrow = escrow_account(budget.token, job.id)
     db.session.refresh(escrow, ["balance"])
@@ -395,6 +397,8 @@ def pay_bonus(requester: User, job: Job, *, amount: Any, key: str, worker_id: in
     pending = pending_account(budget.token, worker_id)
     if source == "escrow":
         payer = escrow_account(budget.token, job.id)
+        budget = budget_for(job, policy, lock=True)  # one spender of the job's surplus at a time
+        db.session.refresh(job, ["n_items", "status"])
         spare = escrow_needs(job, budget).surplus
         if amount > spare and not _already_posted(transfer_key):
             raise InsufficientFunds(
@@ -484,8 +488,10 @@ def dispute_answer(requester: User, answer: Answer, *, reason: str, now: dt.date
 
 
 def resolve_dispute(admin: User, answer: Answer, *, uphold: bool, now: dt.datetime | None = None) -> None:
-    """An admin decides a dispute: upheld, the answer is rejected and its earnings return to the
-    job's escrow (reversing transfers); dismissed, the earnings are released to the worker."""
+    """An admin decides a dispute: upheld, the answer is rejected and each of its earnings goes
+    back where it came from by a reversing transfer (rewards, fees and top-ups to the job's
+    escrow, a balance-funded bonus to the requester's balance); dismissed, the earnings are
+    released to the worker."""
     now = now or utcnow()
     if not admin.is_admin:
         raise RewardsNotFound(f"Answer {answer.id} not found.")
@@ -526,19 +532,41 @@ def reserve_payout(worker: User, amount: Any, *, key: str, policy: PayPolicy | N
                                 f"{policy.token} is available to pay out.") from None
 
 
-def complete_payout(worker: User, amount: int, *, key: str, policy: PayPolicy | None = None) -> LedgerTransfer:
-    """The payout left the platform (confirmed on chain): in flight → out, through the treasury."""
+def complete_payout(worker: User, amount: int | None = None, *, key: str,
+                    policy: PayPolicy | None = None) -> LedgerTransfer:
+    """The payout left the platform (confirmed on chain): in flight → out, through the treasury.
+
+    Moves exactly what payout `key` reserved (a different `amount` is refused), and never a payout
+    that already failed."""
     policy = policy or current_policy()
-    return post_transfer(f"payout:{key}:sent", {in_flight_account(policy.token, worker.id): -amount,
-                                                treasury_account(policy.token): amount},
+    reserved = _payout_reservation(worker, key, amount, settled_as="failed")
+    return post_transfer(f"payout:{key}:sent", {in_flight_account(policy.token, worker.id): -reserved,
+                                                treasury_account(policy.token): reserved},
                          kind="payout_sent", memo={"worker_id": worker.id})
 
 
-def fail_payout(worker: User, amount: int, *, key: str, policy: PayPolicy | None = None) -> LedgerTransfer:
-    """The payout failed for good (reverted): the money returns to the worker's available balance."""
-    policy = policy or current_policy()
+def fail_payout(worker: User, amount: int | None = None, *, key: str,
+                policy: PayPolicy | None = None) -> LedgerTransfer:
+    """The payout failed for good (reverted): the money returns to the worker's available
+    balance — never for a payout that already left."""
+    reserved = _payout_reservation(worker, key, amount, settled_as="sent")
     return reverse_transfer(f"payout:{key}:failed", f"payout:{key}", kind="payout_failed",
-                            memo={"worker_id": worker.id, "amount": amount})
+                            memo={"worker_id": worker.id, "amount": reserved})
+
+
+def _payout_reservation(worker: User, key: str, amount: int | None, *, settled_as: str) -> int:
+    """The amount payout `key` reserved, with its reservation row locked so completing and
+    failing the same payout serialize; refuses a payout already settled the other way."""
+    transfer = db.session.scalar(db.select(LedgerTransfer).where(
+        LedgerTransfer.key == f"payout:{key}", LedgerTransfer.kind == "payout_reserved").with_for_update())
+    if transfer is None or (transfer.memo or {}).get("worker_id") != worker.id:
+        raise RewardsNotFound(f"No payout {key!r} reserved for this worker.")
+    reserved = next(e.amount for e in transfer.entries if e.amount > 0)
+    if amount is not None and amount != reserved:
+        raise RewardsConflict(f"Payout {key!r} reserved {reserved}, not {amount}.")
+    if _already_posted(f"payout:{key}:{settled_as}"):
+        raise RewardsConflict(f"Payout {key!r} was already settled as {settled_as}.")
+    return reserved
 
 
 # --- What workers see ----------------------------------------------------------------------------

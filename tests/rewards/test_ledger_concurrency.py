@@ -154,21 +154,8 @@ def _escrow_with_surplus(db, make_user, make_job, *, n_items: int, surplus: int)
     return owner, job, worker
 
 
-ESCROW_RACE = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pay_bonus(source='escrow') checks escrow_needs(job).surplus without a lock, then "
-           "posts; concurrent bonuses all see the same surplus and together spend money the escrow "
-           "keeps for undecided slots (the CHECK only stops balance < 0, not balance < required)")
-
-
-def _xfail_on_postgres(request, db) -> None:
-    if db.engine.dialect.name == "postgresql":
-        request.applymarker(ESCROW_RACE)
-
-
-def test_bonuses_from_one_escrow_spend_only_its_surplus(request, app, db, make_user, make_job):
+def test_bonuses_from_one_escrow_spend_only_its_surplus(app, db, make_user, make_job):
     """24 requests each pay a bonus from one job's escrow, 8× what it can spare."""
-    _xfail_on_postgres(request, db)
     surplus, bonus = 90, 30
     owner, job, worker = _escrow_with_surplus(db, make_user, make_job, n_items=20, surplus=surplus)
     owner_id, job_id, worker_id = owner.id, job.id, worker.id
@@ -189,10 +176,9 @@ def test_bonuses_from_one_escrow_spend_only_its_surplus(request, app, db, make_u
     books_balance()
 
 
-def test_one_escrow_bonuses_race_accepted_answers(request, app, db, make_user, make_job):
+def test_one_escrow_bonuses_race_accepted_answers(app, db, make_user, make_job):
     """16 bonus requests and 8 annotators answering drain one job's escrow at once: every answer
     is still paid, the bonuses get at most the surplus, and the escrow never goes below zero."""
-    _xfail_on_postgres(request, db)
     n_items, surplus, bonus = 30, 100, 30
     owner, job, first = _escrow_with_surplus(db, make_user, make_job, n_items=n_items, surplus=surplus)
     annotators = [make_user("annotator") for _ in range(8)]

@@ -640,10 +640,6 @@ def _worker_with_two_payouts_in_flight(db, make_user):
     return worker
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: fail_payout(key) does not check that payout `key` was not already completed "
-    "(payout:<key>:sent posted): it reverses the reservation anyway, returning money that left "
-    "the platform to the worker's available balance, paid for by another payout still in flight"))
 def test_a_completed_payout_cannot_also_fail(db, make_user):
     worker = _worker_with_two_payouts_in_flight(db, make_user)
     complete_payout(worker, 10, key="p1")
@@ -654,9 +650,6 @@ def test_a_completed_payout_cannot_also_fail(db, make_user):
     assert worker_money(db, worker) == {"available": 0, "in_flight": 10}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: complete_payout(worker, amount, key=) posts in_flight → treasury for the `amount` it "
-    "is given, not the amount payout `key` reserved: a wrong amount drains other payouts in flight"))
 def test_completing_a_payout_moves_what_it_reserved(db, make_user):
     worker = _worker_with_two_payouts_in_flight(db, make_user)
     try:
