@@ -5,7 +5,7 @@ platform fees take their share from escrow; deposits clearing and the treasury f
 """
 from __future__ import annotations
 
-from rewards.ledger import balance_of, get_account
+from rewards.ledger import AccountRef, balance_of, get_account, get_accounts
 from rewards.models import LedgerAccount
 
 
@@ -13,13 +13,34 @@ def requester_account(token: str, user_id: int) -> LedgerAccount:
     return get_account(f"{token}:requester:{user_id}", kind="requester", token=token, user_id=user_id)
 
 
+def escrow_ref(token: str, job_id: int) -> AccountRef:
+    return AccountRef(f"{token}:escrow:job:{job_id}", "job_escrow", token, job_id=job_id)
+
+
+def pending_ref(token: str, user_id: int) -> AccountRef:
+    return AccountRef(f"{token}:worker:{user_id}:pending", "worker_pending", token, user_id=user_id)
+
+
+def fees_ref(token: str) -> AccountRef:
+    return AccountRef(f"{token}:platform:fees", "platform_fees", token)
+
+
 def escrow_account(token: str, job_id: int) -> LedgerAccount:
-    return get_account(f"{token}:escrow:job:{job_id}", kind="job_escrow", token=token, job_id=job_id)
+    return get_accounts([escrow_ref(token, job_id)])[escrow_ref(token, job_id).code]
 
 
 def pending_account(token: str, user_id: int) -> LedgerAccount:
-    return get_account(f"{token}:worker:{user_id}:pending", kind="worker_pending", token=token,
-                       user_id=user_id)
+    ref = pending_ref(token, user_id)
+    return get_accounts([ref])[ref.code]
+
+
+def settlement_accounts(token: str, job_id: int, worker_ids: list[int]):
+    """The escrow, the fees account and each worker's pending account, in one query:
+    (escrow, fees, {worker id: pending})."""
+    refs = [escrow_ref(token, job_id), fees_ref(token), *(pending_ref(token, w) for w in worker_ids)]
+    found = get_accounts(refs)
+    return (found[refs[0].code], found[refs[1].code],
+            {w: found[pending_ref(token, w).code] for w in worker_ids})
 
 
 def available_account(token: str, user_id: int) -> LedgerAccount:
@@ -33,7 +54,8 @@ def in_flight_account(token: str, user_id: int) -> LedgerAccount:
 
 
 def fees_account(token: str) -> LedgerAccount:
-    return get_account(f"{token}:platform:fees", kind="platform_fees", token=token)
+    ref = fees_ref(token)
+    return get_accounts([ref])[ref.code]
 
 
 def clearing_account(token: str) -> LedgerAccount:

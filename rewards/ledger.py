@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import BigInteger, Integer, column, update
+from sqlalchemy import values as sa_values
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -34,6 +35,28 @@ def get_account(code: str, *, kind: str, token: str = "FLT", user_id: int | None
     except IntegrityError:  # created concurrently: use theirs
         account = db.session.scalar(db.select(LedgerAccount).where(LedgerAccount.code == code))
     return account
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """What names an account, for fetching many at once."""
+
+    code: str
+    kind: str
+    token: str = "FLT"
+    user_id: int | None = None
+    job_id: int | None = None
+
+
+def get_accounts(refs: Sequence[AccountRef]) -> dict[str, LedgerAccount]:
+    """{code: account} for all `refs` in one query, creating any that do not exist yet."""
+    found = {a.code: a for a in db.session.scalars(
+        db.select(LedgerAccount).where(LedgerAccount.code.in_([r.code for r in refs])))}
+    for ref in refs:
+        if ref.code not in found:
+            found[ref.code] = get_account(ref.code, kind=ref.kind, token=ref.token, user_id=ref.user_id,
+                                          job_id=ref.job_id)
+    return found
 
 
 @dataclass(frozen=True)
@@ -66,54 +89,83 @@ def post_transfers(specs: Sequence[TransferSpec]) -> list[LedgerTransfer]:
     """Post balanced transfers, each idempotent by its key: all of them or none.
 
     A key already posted with the same legs is a no-op (its stored transfer is returned); with
-    other legs it is a TransferConflict. Balances move with one `balance = balance + delta` per
-    account, in account-id order: a fixed lock order, so concurrent batches cannot deadlock, and
-    each account row is locked only for the end of the transaction. The database's CHECK refuses
-    a forbidden negative balance (InsufficientFunds, and nothing of the batch is kept).
+    other legs it is a TransferConflict. The accounts are locked first, in account-id order (a
+    fixed lock order, so concurrent batches cannot deadlock); under those locks the keys already
+    posted are known for certain (a replay touches the same accounts, so it waits for the first
+    posting to commit) and a forbidden negative balance is refused (InsufficientFunds) before
+    anything is written. Then the transfers, their entries and one balance update per account
+    are written. The database's CHECK stays as the last line of defence.
     """
     wanted = {spec.key: spec.amounts() for spec in specs}
     if len(wanted) != len(specs):
         raise UnbalancedTransfer("A batch names the same transfer key twice.")
-    try:
-        with db.session.begin_nested():
-            posted = _existing(wanted)
-            new = [spec for spec in specs if spec.key not in posted]
-            transfers = [LedgerTransfer(key=s.key, kind=s.kind, memo=s.memo) for s in new]
-            db.session.add_all(transfers)
-            db.session.flush()
-            deltas: dict[int, int] = defaultdict(int)
-            entries = []
-            for transfer, spec in zip(transfers, new, strict=True):
-                for account, amount in wanted[spec.key].items():
-                    entries.append(LedgerEntry(transfer_id=transfer.id, account_id=account.id, amount=amount))
-                    deltas[account.id] += amount
-            db.session.add_all(entries)
-            for account_id in sorted(deltas):
-                if deltas[account_id]:
-                    db.session.execute(
-                        update(LedgerAccount).where(LedgerAccount.id == account_id)
-                        .values(balance=LedgerAccount.balance + deltas[account_id])
-                        .execution_options(synchronize_session=False)
-                    )
-            db.session.flush()
-    except IntegrityError as exc:
-        if "balance_not_negative" in str(exc.orig):
-            raise InsufficientFunds("The transfer would overdraw an account.",
-                                    keys=list(wanted)) from None
-        posted = _existing(wanted)  # the same keys committed concurrently: replays now
-        if len(posted) != len(wanted):
-            raise
-        return [posted[spec.key] for spec in specs]
-    for account in {a for amounts in wanted.values() for a in amounts}:
+    accounts = {a.id: a for amounts in wanted.values() for a in amounts}
+    locked = {row.id: row for row in db.session.execute(
+        db.select(LedgerAccount.id, LedgerAccount.balance, LedgerAccount.allow_negative, LedgerAccount.code)
+        .where(LedgerAccount.id.in_(sorted(accounts))).order_by(LedgerAccount.id)
+        .with_for_update(key_share=True))}
+    posted = _existing(wanted)
+    new = [spec for spec in specs if spec.key not in posted]
+    deltas: dict[int, int] = defaultdict(int)
+    for spec in new:
+        for account, amount in wanted[spec.key].items():
+            deltas[account.id] += amount
+    overdrawn = [locked[i].code for i, d in deltas.items()
+                 if d < 0 and not locked[i].allow_negative and locked[i].balance + d < 0]
+    if overdrawn:
+        raise InsufficientFunds("The transfer would overdraw an account.", keys=list(wanted),
+                                accounts=overdrawn)
+    if new:
+        try:
+            transfers = _write(new, wanted, deltas)
+        except IntegrityError as exc:
+            # Under the account locks only a key reused for other accounts, posted concurrently,
+            # can get here; the transaction is void either way.
+            if "balance_not_negative" in str(exc.orig):
+                raise InsufficientFunds("The transfer would overdraw an account.", keys=list(wanted)) from None
+            raise TransferConflict("A transfer key was posted concurrently with other accounts.",
+                                   keys=list(wanted)) from None
+    else:
+        transfers = []
+    for account in accounts.values():
         db.session.expire(account, ["balance"])
     by_key = {**posted, **{t.key: t for t in transfers}}
     return [by_key[spec.key] for spec in specs]
 
 
+def _write(new: Sequence[TransferSpec], wanted: Mapping[str, Mapping[LedgerAccount, int]],
+           deltas: Mapping[int, int]) -> list[LedgerTransfer]:
+    transfers = [LedgerTransfer(key=s.key, kind=s.kind, memo=s.memo) for s in new]
+    db.session.add_all(transfers)
+    db.session.flush()
+    db.session.add_all(LedgerEntry(transfer_id=transfer.id, account_id=account.id, amount=amount)
+                       for transfer, spec in zip(transfers, new, strict=True)
+                       for account, amount in wanted[spec.key].items())
+    changed = sorted((i, d) for i, d in deltas.items() if d)
+    if db.session.get_bind().dialect.name == "postgresql" and len(changed) > 1:
+        # One statement for every account: the rows are already locked, so order is moot here.
+        values = sa_values(column("id", Integer), column("delta", BigInteger), name="d").data(changed)
+        db.session.execute(
+            update(LedgerAccount).where(LedgerAccount.id == values.c.id)
+            .values(balance=LedgerAccount.balance + values.c.delta)
+            .execution_options(synchronize_session=False))
+    else:
+        for account_id, delta in changed:
+            db.session.execute(
+                update(LedgerAccount).where(LedgerAccount.id == account_id)
+                .values(balance=LedgerAccount.balance + delta)
+                .execution_options(synchronize_session=False))
+    db.session.flush()
+    return transfers
+
+
 def _existing(wanted: Mapping[str, Mapping[LedgerAccount, int]]) -> dict[str, LedgerTransfer]:
     """Transfers already posted under these keys, checked to be true replays."""
+    keys = db.session.scalars(db.select(LedgerTransfer.key).where(LedgerTransfer.key.in_(list(wanted)))).all()
+    if not keys:  # the usual case: one cheap index probe, no entries loaded
+        return {}
     posted = {t.key: t for t in db.session.scalars(
-        db.select(LedgerTransfer).where(LedgerTransfer.key.in_(list(wanted)))
+        db.select(LedgerTransfer).where(LedgerTransfer.key.in_(keys))
         .options(selectinload(LedgerTransfer.entries)))}
     for key, transfer in posted.items():
         _check_replay(transfer, wanted[key])

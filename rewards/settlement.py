@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from annotation.jobs import seconds_per_answer
 from annotation.models import Answer, AnswerStatus, Job, JobStatus, User
@@ -35,10 +37,10 @@ from rewards.accounts import (
     available_account,
     clearing_account,
     escrow_account,
-    fees_account,
     in_flight_account,
     pending_account,
     requester_account,
+    settlement_accounts,
     treasury_account,
 )
 from rewards.errors import (
@@ -176,9 +178,7 @@ def pay_answers(job: Job, answers: list[Answer], **_: Any) -> None:
     policy = current_policy()
     budget = budget_for(job, policy)
     if job.reward + budget.fee_per_answer > 0:
-        token = budget.token
-        escrow, fees = escrow_account(token, job.id), fees_account(token)
-        pending = {w: pending_account(token, w) for w in sorted({a.worker_id for a in accepted})}
+        escrow, fees, pending = settlement_accounts(budget.token, job.id, sorted({a.worker_id for a in accepted}))
         specs, holds = [], []
         for answer in accepted:
             legs = {escrow: -(job.reward + budget.fee_per_answer), pending[answer.worker_id]: job.reward,
@@ -354,6 +354,7 @@ def _settle_shortfalls_of(user: User, policy: PayPolicy) -> None:
 def refund_job(job: Job, **_: Any) -> None:
     """Pay what a closed job owes its workers, then return the rest to its requester."""
     budget = budget_for(job, lock=True)
+    _raise_topup_if_floor_missed(job, budget, current_policy())
     settle_job_shortfall(job)
     escrow = escrow_account(budget.token, job.id)
     db.session.refresh(escrow, ["balance"])
@@ -435,12 +436,16 @@ def _hold(key: str, kind: str, worker_id: int, job_id: int, answer_id: int | Non
 
 
 def _record_holds(holds: list[Hold]) -> None:
-    """Add holds whose key is new (a replayed transfer has its hold already)."""
+    """Add holds whose key is new (a replayed transfer has its hold already), in one statement."""
     if not holds:
         return
-    known = set(db.session.scalars(db.select(Hold.key).where(Hold.key.in_([h.key for h in holds]))))
-    db.session.add_all(h for h in holds if h.key not in known)
     db.session.flush()
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    columns = ("key", "token", "kind", "worker_id", "job_id", "answer_id", "amount", "status",
+               "release_at", "created_at")
+    db.session.execute(insert(Hold).values([{c: getattr(h, c) for c in columns} for h in holds])
+                       .on_conflict_do_nothing(index_elements=["key"]))
 
 
 def release_holds(*, now: dt.datetime | None = None, worker_id: int | None = None,
