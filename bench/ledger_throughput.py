@@ -136,8 +136,9 @@ def prepare(url: str, n_jobs: int, decisions_per_job: int) -> list[list[tuple[in
     return plan
 
 
-def writer(url: str, decisions: list[tuple[int, list[int]]], barrier, out) -> None:
-    """One process: settle each decision in its own transaction, timing each."""
+def writer(url: str, decisions: list[tuple[int, list[int]]], barrier, out, per_tx: int = 1) -> None:
+    """One process: settle `per_tx` decisions per transaction (one pay_answers call over their
+    answers, as when many items are decided at once), timing each transaction."""
     from annotation.models import Answer, Job
     from app.extensions import db
     from rewards.settlement import pay_answers
@@ -148,7 +149,10 @@ def writer(url: str, decisions: list[tuple[int, list[int]]], barrier, out) -> No
         db.session.execute(sa.text("SELECT 1"))  # connect before the clock starts
         db.session.commit()
         barrier.wait()
-        for job_id, answer_ids in decisions:
+        groups = [(decisions[i][0], [a for _, ids in decisions[i:i + per_tx] for a in ids])
+                  for i in range(0, len(decisions), per_tx)]
+        assert all(job_id == decisions[0][0] for job_id, _ in decisions), "one job per writer"
+        for job_id, answer_ids in groups:
             started = time.perf_counter()
             try:
                 job = db.session.get(Job, job_id)
@@ -194,14 +198,15 @@ def check_books(url: str, n_answers: int) -> tuple[bool, str]:
     return not problems, "; ".join(problems) or "OK"
 
 
-def run(url: str, writers: int, hot: bool, decisions_per_writer: int) -> dict:
+def run(url: str, writers: int, hot: bool, decisions_per_writer: int, per_tx: int = 1) -> dict:
     n_jobs = 1 if hot else writers
     plan = prepare(url, n_jobs, decisions_per_writer * writers // n_jobs)
     decisions = [d for job in plan for d in job]
-    shares = [decisions[i::writers] for i in range(writers)]  # hot: writers interleave on one job
+    # Hot: writers interleave on one job. Otherwise writer i settles job i.
+    shares = [decisions[i::writers] for i in range(writers)] if hot else plan
     ctx = mp.get_context("fork")
     barrier, out = ctx.Barrier(writers + 1), ctx.Queue()
-    procs = [ctx.Process(target=writer, args=(url, share, barrier, out)) for share in shares]
+    procs = [ctx.Process(target=writer, args=(url, share, barrier, out, per_tx)) for share in shares]
     for p in procs:
         p.start()
     barrier.wait()
@@ -216,7 +221,7 @@ def run(url: str, writers: int, hot: bool, decisions_per_writer: int) -> dict:
     ok, detail = check_books(url, n_answers)
     if errors:
         ok, detail = False, f"{len(errors)} failed transactions, first: {errors[0]}; {detail}"
-    return {"writers": writers, "jobs": n_jobs, "answers": n_answers, "seconds": seconds,
+    return {"writers": writers, "jobs": n_jobs, "per_tx": per_tx * OVERLAP, "answers": n_answers, "seconds": seconds,
             "rate": n_answers / seconds, "p50": statistics.median(latencies) * 1000,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
             "ok": ok, "detail": detail}
@@ -229,24 +234,27 @@ def main() -> None:
                         help=f"decisions (of {OVERLAP} answers) each writer settles")
     parser.add_argument("--fee-bps", type=int, default=None,
                         help="override PLATFORM_FEE_BPS (0 removes the shared platform-fees row)")
+    parser.add_argument("--decisions-per-tx", default="1",
+                        help="comma-separated: decisions settled per transaction (1 = the answer "
+                             "request path; more = many items decided at once, e.g. a job closing)")
     args = parser.parse_args()
     if args.fee_bps is not None:
         os.environ["BENCH_FEE_BPS"] = str(args.fee_bps)  # inherited by the writer processes
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     fresh_schema(url)
     rows = []
-    for writers in [int(w) for w in args.writers.split(",")]:
-        rows.append(run(url, writers, hot=False, decisions_per_writer=args.decisions))
-        if writers > 1:
-            rows.append(run(url, writers, hot=True, decisions_per_writer=args.decisions))
+    for per_tx in [int(d) for d in args.decisions_per_tx.split(",")]:
+        for writers in [int(w) for w in args.writers.split(",")]:
+            rows.append(run(url, writers, hot=False, decisions_per_writer=args.decisions, per_tx=per_tx))
+            if writers > 1:
+                rows.append(run(url, writers, hot=True, decisions_per_writer=args.decisions, per_tx=per_tx))
     fee = os.environ.get("BENCH_FEE_BPS", "default")
-    print(f"\nLedger settlement throughput (pay_answers, one decision of {OVERLAP} answers per "
-          f"transaction), PostgreSQL, {os.cpu_count()} CPUs, fee bps {fee}, "
-          f"load average {os.getloadavg()[0]:.1f}\n")
-    print("| writers | jobs | answers | seconds | answers/s | p50 tx ms | p99 tx ms | invariants |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(f"\nLedger settlement throughput (pay_answers; decisions of {OVERLAP} answers), PostgreSQL, "
+          f"{os.cpu_count()} CPUs, fee bps {fee}, load average {os.getloadavg()[0]:.1f}\n")
+    print("| answers per tx | writers | jobs | answers | seconds | answers/s | p50 tx ms | p99 tx ms | invariants |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r['writers']} | {r['jobs']}{' (hot)' if r['jobs'] == 1 and r['writers'] > 1 else ''} "
+        print(f"| {r['per_tx']} | {r['writers']} | {r['jobs']}{' (hot)' if r['jobs'] == 1 and r['writers'] > 1 else ''} "
               f"| {r['answers']} | {r['seconds']:.2f} | {r['rate']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
               f"| {'OK' if r['ok'] else 'FAILED: ' + r['detail']} |")
 
