@@ -52,7 +52,7 @@ from rewards.models import (
 )
 from rewards.onchain import ChainHandle
 from rewards.policy import current_policy
-from rewards.settlement import complete_payout, fail_payout, reserve_payout
+from rewards.settlement import PayoutRef, complete_payouts, fail_payout, reserve_payouts
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,7 @@ def build_epoch(chain: ChainHandle, *, min_payout: int | None = None, batch_size
         n_wallets=len(items), n_contributions=len(leaves), total_amount=total, status="built")
     db.session.add(epoch)
     db.session.flush()
-    users = {u.id: u for u in db.session.scalars(db.select(User).where(User.id.in_([i.user_id for i in items])))}
-    for item in items:
-        reserve_payout(users[item.user_id], item.amount, key=item.ledger_key, policy=policy)
+    reserve_payouts([PayoutRef(i.user_id, i.amount, i.ledger_key) for i in items], policy)
     index_of = {v[0]: i for i, v in enumerate(contributions.values)} if contributions else {}
     db.session.add_all(ContributionLeaf(
         answer_id=a_id, epoch_id=epoch_no, item_id=item_id, worker_id=worker, wallet=wallet, salt=salt,
@@ -504,10 +502,10 @@ def _apply_confirmed(row: ChainTx, claimed: dict[str, int]) -> None:
     if row.purpose == "post_epoch":
         epoch.status, epoch.posted_at = "posted", utcnow()
     elif row.purpose == "push":
-        for item in _batch_items(row):
-            if claimed.get(item.wallet, 0) >= item.cumulative:
-                _mark_paid(item)
-            else:
+        items = _batch_items(row)
+        _mark_paid([i for i in items if claimed.get(i.wallet, 0) >= i.cumulative])
+        for item in items:
+            if claimed.get(item.wallet, 0) < item.cumulative:
                 _mark_failed(item, f"push {row.tx_hash} confirmed but {item.wallet} has claimed "
                                    f"{claimed.get(item.wallet, 0)} < {item.cumulative}")
 
@@ -516,10 +514,11 @@ def _apply_reverted(row: ChainTx, claimed: dict[str, int]) -> None:
     alert("tx_reverted", f"{row.purpose} transaction {row.tx_hash} reverted.", epoch=row.epoch_id,
           batch=row.batch_no, nonce=row.nonce)
     if row.purpose == "push":
-        for item in _batch_items(row):
-            if claimed.get(item.wallet, 0) >= item.cumulative:
-                _mark_paid(item)  # the wallet claimed it itself: paid all the same
-            else:
+        items = _batch_items(row)
+        # A wallet that claimed for itself meanwhile is paid all the same.
+        _mark_paid([i for i in items if claimed.get(i.wallet, 0) >= i.cumulative])
+        for item in items:
+            if claimed.get(item.wallet, 0) < item.cumulative:
                 _mark_failed(item, f"push {row.tx_hash} reverted")
 
 
@@ -529,9 +528,11 @@ def _batch_items(row: ChainTx) -> list[PayoutItem]:
         PayoutItem.status == "in_flight").order_by(PayoutItem.id)).all()
 
 
-def _mark_paid(item: PayoutItem) -> None:
-    complete_payout(db.session.get(User, item.user_id), item.amount, key=item.ledger_key)
-    item.status = "paid"
+def _mark_paid(items: list[PayoutItem]) -> None:
+    if items:
+        complete_payouts([PayoutRef(i.user_id, i.amount, i.ledger_key) for i in items])
+    for item in items:
+        item.status = "paid"
 
 
 def _mark_failed(item: PayoutItem, why: str) -> None:

@@ -16,12 +16,14 @@ job, a test — moves the money in the same transaction as the work.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import selectinload
 
 from annotation.jobs import seconds_per_answer
 from annotation.models import Answer, AnswerStatus, Job, JobStatus, User
@@ -37,7 +39,6 @@ from rewards.accounts import (
     available_account,
     clearing_account,
     escrow_account,
-    in_flight_account,
     pending_account,
     requester_account,
     settlement_accounts,
@@ -50,8 +51,16 @@ from rewards.errors import (
     RewardsConflict,
     RewardsNotFound,
 )
-from rewards.ledger import TransferSpec, balance_of, post_transfer, post_transfers, reverse_transfer
-from rewards.models import Hold, HoldStatus, JobBudget, LedgerTransfer
+from rewards.ledger import (
+    AccountRef,
+    TransferSpec,
+    balance_of,
+    get_accounts,
+    post_transfer,
+    post_transfers,
+    reverse_transfer,
+)
+from rewards.models import Hold, HoldStatus, JobBudget, LedgerAccount, LedgerTransfer
 from rewards.policy import PayPolicy, current_policy
 
 MAX_AMOUNT = 10**15
@@ -524,17 +533,34 @@ def resolve_dispute(admin: User, answer: Answer, *, uphold: bool, now: dt.dateti
 
 # --- Payouts (the chain side arrives with the on-chain issue) ------------------------------------
 
+@dataclass(frozen=True)
+class PayoutRef:
+    """One worker's payout: `key` names it in the ledger (payout:<key>, :sent, :failed)."""
+
+    user_id: int
+    amount: int
+    key: str
+
+
 def reserve_payout(worker: User, amount: Any, *, key: str, policy: PayPolicy | None = None) -> LedgerTransfer:
     """Move `amount` of a worker's available balance into payout-in-flight, before anything is sent."""
     policy = policy or current_policy()
-    amount = _require_amount(amount)
     try:
-        return post_transfer(f"payout:{key}", {available_account(policy.token, worker.id): -amount,
-                                               in_flight_account(policy.token, worker.id): amount},
-                             kind="payout_reserved", memo={"worker_id": worker.id})
+        return reserve_payouts([PayoutRef(worker.id, _require_amount(amount), key)], policy)[0]
     except InsufficientFunds:
         raise InsufficientFunds(f"Only {balance_of(f'{policy.token}:worker:{worker.id}:available')} "
                                 f"{policy.token} is available to pay out.") from None
+
+
+def reserve_payouts(refs: Sequence[PayoutRef], policy: PayPolicy | None = None) -> list[LedgerTransfer]:
+    """`reserve_payout` for many workers in one batch of transfers (an epoch's payouts)."""
+    policy = policy or current_policy()
+    accounts = _worker_accounts(policy.token, [r.user_id for r in refs], ("available", "payout"))
+    return post_transfers([
+        TransferSpec(f"payout:{r.key}", {accounts[r.user_id, "available"]: -_require_amount(r.amount),
+                                         accounts[r.user_id, "payout"]: r.amount},
+                     "payout_reserved", {"worker_id": r.user_id})
+        for r in refs])
 
 
 def complete_payout(worker: User, amount: int | None = None, *, key: str,
@@ -543,34 +569,59 @@ def complete_payout(worker: User, amount: int | None = None, *, key: str,
 
     Moves exactly what payout `key` reserved (a different `amount` is refused), and never a payout
     that already failed."""
+    return complete_payouts([PayoutRef(worker.id, amount, key)], policy)[0]
+
+
+def complete_payouts(refs: Sequence[PayoutRef | Any], policy: PayPolicy | None = None) -> list[LedgerTransfer]:
+    """`complete_payout` for many payouts in one batch (a confirmed push)."""
     policy = policy or current_policy()
-    reserved = _payout_reservation(worker, key, amount, settled_as="failed")
-    return post_transfer(f"payout:{key}:sent", {in_flight_account(policy.token, worker.id): -reserved,
-                                                treasury_account(policy.token): reserved},
-                         kind="payout_sent", memo={"worker_id": worker.id})
+    reserved = _payout_reservations(refs, settled_as="failed")
+    accounts = _worker_accounts(policy.token, [r.user_id for r in refs], ("payout",))
+    treasury = treasury_account(policy.token)
+    return post_transfers([
+        TransferSpec(f"payout:{r.key}:sent", {accounts[r.user_id, "payout"]: -reserved[r.key],
+                                              treasury: reserved[r.key]},
+                     "payout_sent", {"worker_id": r.user_id})
+        for r in refs])
 
 
 def fail_payout(worker: User, amount: int | None = None, *, key: str,
                 policy: PayPolicy | None = None) -> LedgerTransfer:
     """The payout failed for good (reverted): the money returns to the worker's available
     balance — never for a payout that already left."""
-    reserved = _payout_reservation(worker, key, amount, settled_as="sent")
+    reserved = _payout_reservations([PayoutRef(worker.id, amount, key)], settled_as="sent")[key]
     return reverse_transfer(f"payout:{key}:failed", f"payout:{key}", kind="payout_failed",
                             memo={"worker_id": worker.id, "amount": reserved})
 
 
-def _payout_reservation(worker: User, key: str, amount: int | None, *, settled_as: str) -> int:
-    """The amount payout `key` reserved, with its reservation row locked so completing and
-    failing the same payout serialize; refuses a payout already settled the other way."""
-    transfer = db.session.scalar(db.select(LedgerTransfer).where(
-        LedgerTransfer.key == f"payout:{key}", LedgerTransfer.kind == "payout_reserved").with_for_update())
-    if transfer is None or (transfer.memo or {}).get("worker_id") != worker.id:
-        raise RewardsNotFound(f"No payout {key!r} reserved for this worker.")
-    reserved = next(e.amount for e in transfer.entries if e.amount > 0)
-    if amount is not None and amount != reserved:
-        raise RewardsConflict(f"Payout {key!r} reserved {reserved}, not {amount}.")
-    if _already_posted(f"payout:{key}:{settled_as}"):
-        raise RewardsConflict(f"Payout {key!r} was already settled as {settled_as}.")
+def _worker_accounts(token: str, user_ids: Sequence[int], which: Sequence[str]) -> dict[tuple[int, str], LedgerAccount]:
+    kinds = {"available": "worker_available", "payout": "payout_in_flight", "pending": "worker_pending"}
+    refs = {(u, w): AccountRef(f"{token}:worker:{u}:{w}", kinds[w], token, user_id=u)
+            for u in sorted(set(user_ids)) for w in which}
+    found = get_accounts(list(refs.values()))
+    return {pair: found[ref.code] for pair, ref in refs.items()}
+
+
+def _payout_reservations(refs: Sequence[PayoutRef], *, settled_as: str) -> dict[str, int]:
+    """{key: amount reserved} for each payout, with the reservations locked so completing and
+    failing one payout serialize; refuses any payout already settled the other way."""
+    keys = [f"payout:{r.key}" for r in refs]
+    transfers = {t.key: t for t in db.session.scalars(
+        db.select(LedgerTransfer).where(LedgerTransfer.key.in_(keys), LedgerTransfer.kind == "payout_reserved")
+        .order_by(LedgerTransfer.id).with_for_update().options(selectinload(LedgerTransfer.entries)))}
+    settled = set(db.session.scalars(db.select(LedgerTransfer.key).where(
+        LedgerTransfer.key.in_([f"{k}:{settled_as}" for k in keys]))))
+    reserved = {}
+    for ref in refs:
+        transfer = transfers.get(f"payout:{ref.key}")
+        if transfer is None or (transfer.memo or {}).get("worker_id") != ref.user_id:
+            raise RewardsNotFound(f"No payout {ref.key!r} reserved for this worker.")
+        amount = next(e.amount for e in transfer.entries if e.amount > 0)
+        if ref.amount is not None and ref.amount != amount:
+            raise RewardsConflict(f"Payout {ref.key!r} reserved {amount}, not {ref.amount}.")
+        if f"payout:{ref.key}:{settled_as}" in settled:
+            raise RewardsConflict(f"Payout {ref.key!r} was already settled as {settled_as}.")
+        reserved[ref.key] = amount
     return reserved
 
 
