@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, column, update
+from sqlalchemy import BigInteger, Integer, column, insert, update
 from sqlalchemy import values as sa_values
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -135,12 +135,14 @@ def post_transfers(specs: Sequence[TransferSpec]) -> list[LedgerTransfer]:
 
 def _write(new: Sequence[TransferSpec], wanted: Mapping[str, Mapping[LedgerAccount, int]],
            deltas: Mapping[int, int]) -> list[LedgerTransfer]:
-    transfers = [LedgerTransfer(key=s.key, kind=s.kind, memo=s.memo) for s in new]
-    db.session.add_all(transfers)
-    db.session.flush()
-    db.session.add_all(LedgerEntry(transfer_id=transfer.id, account_id=account.id, amount=amount)
-                       for transfer, spec in zip(transfers, new, strict=True)
-                       for account, amount in wanted[spec.key].items())
+    # ORM bulk INSERT ... RETURNING: one statement per table, no unit-of-work bookkeeping.
+    transfers = db.session.scalars(
+        insert(LedgerTransfer).returning(LedgerTransfer, sort_by_parameter_order=True),
+        [{"key": spec.key, "kind": spec.kind, "memo": spec.memo} for spec in new]).all()
+    db.session.execute(insert(LedgerEntry), [
+        {"transfer_id": transfer.id, "account_id": account.id, "amount": amount}
+        for transfer, spec in zip(transfers, new, strict=True)
+        for account, amount in wanted[spec.key].items()])
     changed = sorted((i, d) for i, d in deltas.items() if d)
     if db.session.get_bind().dialect.name == "postgresql" and len(changed) > 1:
         # One statement for every account: the rows are already locked, so order is moot here.

@@ -453,8 +453,9 @@ def _record_holds(holds: list[Hold]) -> None:
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     columns = ("key", "token", "kind", "worker_id", "job_id", "answer_id", "amount", "status",
                "release_at", "created_at")
-    db.session.execute(insert(Hold).values([{c: getattr(h, c) for c in columns} for h in holds])
-                       .on_conflict_do_nothing(index_elements=["key"]))
+    # executemany form: the statement compiles once and is cached, whatever the batch size.
+    db.session.execute(insert(Hold).on_conflict_do_nothing(index_elements=["key"]),
+                       [{c: getattr(h, c) for c in columns} for h in holds])
 
 
 def release_holds(*, now: dt.datetime | None = None, worker_id: int | None = None,
