@@ -633,6 +633,7 @@ class Earnings:
     pending: int  # accepted, still within the hold period
     available: int  # ready to pay out
     in_flight: int  # being paid out
+    paid_out: int  # confirmed on chain, in the worker's wallet
     awaiting_review: int  # what submitted, undecided answers would earn if accepted
     n_accepted: int
     n_rejected: int
@@ -641,7 +642,7 @@ class Earnings:
 
     @property
     def total(self) -> int:
-        return self.pending + self.available + self.in_flight
+        return self.pending + self.available + self.in_flight + self.paid_out
 
 
 def earnings_of(worker: User, policy: PayPolicy | None = None) -> Earnings:
@@ -659,12 +660,24 @@ def earnings_of(worker: User, policy: PayPolicy | None = None) -> Earnings:
         pending=balance_of(f"{base}:pending"),
         available=balance_of(f"{base}:available"),
         in_flight=balance_of(f"{base}:payout"),
+        paid_out=_paid_out(base),
         awaiting_review=counts.get(AnswerStatus.PENDING, (0, 0))[1],
         n_accepted=counts.get(AnswerStatus.ACCEPTED, (0, 0))[0],
         n_rejected=counts.get(AnswerStatus.REJECTED, (0, 0))[0],
         n_pending=counts.get(AnswerStatus.PENDING, (0, 0))[0],
         next_release_at=next_release,
     )
+
+
+def _paid_out(base_code: str) -> int:
+    """What left the worker's payout-in-flight account as confirmed payouts."""
+    from rewards.models import LedgerEntry
+
+    return -int(db.session.scalar(
+        db.select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerTransfer, LedgerTransfer.id == LedgerEntry.transfer_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.code == f"{base_code}:payout", LedgerTransfer.kind == "payout_sent")) or 0)
 
 
 def answer_history(worker: User, *, limit: int = 100) -> list[tuple[Answer, Job, int]]:
