@@ -70,16 +70,23 @@ def statement_command(account: str, limit: int) -> None:
 
 @rewards_group.command("reconcile")
 def reconcile_command() -> None:
-    """Recompute every balance from its transfers and report any difference (exit 1 if any)."""
+    """Recompute every balance from its transfers and report any difference; with a real node
+    configured, then reconcile with the chain too (exit 1 on any mismatch)."""
+    from flask import current_app
+
     from rewards.reconcile import reconcile_ledger
 
     result = reconcile_ledger()
     click.echo(f"{result.n_accounts} accounts, {result.n_transfers} transfers, sum of balances {result.total}.")
     for found in result.discrepancies:
         click.echo(f"MISMATCH {found.what}: {found.problem}", err=True)
-    if not result.ok:
+    if result.ok:
+        click.echo("Every balance equals the sum of its entries; nothing is negative that must not be.")
+    chain_ok = True
+    if current_app.config.get("CHAIN_RPC_URL"):
+        chain_ok = _reconcile_chain_report()
+    if not (result.ok and chain_ok):
         raise SystemExit(1)
-    click.echo("Every balance equals the sum of its entries; nothing is negative that must not be.")
 
 
 @rewards_group.command("release")
@@ -173,16 +180,22 @@ def confirm_command() -> None:
 def reconcile_chain_command() -> None:
     """Compare what the ledger paid with the distributor's `claimed`, wallet by wallet (exit 1 on
     any mismatch; nothing is changed)."""
+    if not _reconcile_chain_report():
+        raise SystemExit(1)
+
+
+def _reconcile_chain_report() -> bool:
     from rewards.payouts import reconcile_chain
 
     result = reconcile_chain(_rpc_chain())
     click.echo(f"{result.wallets_checked} wallets: ledger paid {result.ledger_paid}, claimed on chain "
                f"{result.chain_claimed}; in flight {result.in_flight}; distributor holds "
                f"{result.distributor_balance}.")
+    click.echo(f"On chain the platform holds {result.custody} (its wallet and the distributor); the ledger "
+               f"owes {result.liabilities} (surplus {result.surplus}).")
     for problem in result.mismatches:
         click.echo(f"MISMATCH {problem}", err=True)
-    if not result.ok:
-        raise SystemExit(1)
+    return result.ok
 
 
 @rewards_group.command("worker")

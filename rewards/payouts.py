@@ -46,6 +46,7 @@ from rewards.models import (
     ContributionLeaf,
     Hold,
     HoldStatus,
+    LedgerAccount,
     PayoutEpoch,
     PayoutItem,
     SignerNonce,
@@ -563,10 +564,18 @@ class ChainReconciliation:
     in_flight: int
     distributor_balance: int
     mismatches: list[str]
+    custody: int = 0  # tokens the platform holds on chain: its wallet plus the distributor
+    liabilities: int = 0  # what the ledger says users and the platform hold inside it
 
     @property
     def ok(self) -> bool:
         return not self.mismatches
+
+    @property
+    def surplus(self) -> int:
+        """On-chain custody beyond the ledger's liabilities (the operator's own float, or faucet
+        credits not yet backed when negative)."""
+        return self.custody - self.liabilities
 
 
 def reconcile_chain(chain: ChainHandle) -> ChainReconciliation:
@@ -578,18 +587,23 @@ def reconcile_chain(chain: ChainHandle) -> ChainReconciliation:
     in_flight = int(db.session.scalar(db.select(func.coalesce(func.sum(PayoutItem.amount), 0))
                                       .where(PayoutItem.status == "in_flight")) or 0)
     wallets = sorted(set(paid) | set(db.session.scalars(db.select(PayoutItem.wallet).distinct())))
+    liabilities = int(db.session.scalar(db.select(func.coalesce(func.sum(LedgerAccount.balance), 0)).where(
+        ~LedgerAccount.kind.in_(["treasury", "deposits_clearing"]))) or 0)
     db.session.rollback()
     claimed = claimed_of(chain, wallets)
     balance = int(chain.token.functions.balanceOf(chain.distributor.address).call())
+    custody = balance + int(chain.token.functions.balanceOf(chain.address).call())
     mismatches = [f"{w}: ledger paid {int(paid.get(w, 0))}, distributor claimed {claimed[w]}"
                   for w in wallets if int(paid.get(w, 0)) != claimed[w]]
     if balance < in_flight:
         mismatches.append(f"distributor holds {balance} but {in_flight} is in flight")
+    if custody < liabilities:  # the tokens on chain do not cover what the ledger owes
+        mismatches.append(f"the platform holds {custody} on chain but the ledger owes {liabilities}")
     for problem in mismatches:
         alert("reconcile_mismatch", problem)
     _commit()
     return ChainReconciliation(len(wallets), sum(int(v) for v in paid.values()), sum(claimed.values()),
-                               in_flight, balance, mismatches)
+                               in_flight, balance, mismatches, custody, liabilities)
 
 
 def run_payout_cycle(chain: ChainHandle) -> dict[str, Any]:

@@ -157,3 +157,18 @@ def test_a_crash_after_signing_rebroadcasts_the_stored_bytes(db, make_user, make
     confirm_sent(chain)
     assert client.balance_of(chain.token, workers[0].wallet_address) == 10
     assert reconcile_chain(chain).ok
+
+
+def test_reconcile_reports_tokens_on_chain_that_do_not_cover_the_ledger(db, make_user, make_job, chain):
+    from rewards.settlement import credit_requester
+
+    earn(db, make_user, make_job, n_workers=1, n_items=1)
+    run_epoch(db, chain)
+    healthy = reconcile_chain(chain)
+    assert healthy.ok and healthy.custody >= healthy.liabilities > 0
+    credit_requester(make_user("requester"), 10**15, key="unbacked")  # a faucet credit: no tokens
+    db.session.commit()
+    short = reconcile_chain(chain)
+    assert not short.ok and short.surplus < 0
+    assert any("the ledger owes" in m for m in short.mismatches)
+    assert db.session.scalar(db.select(ChainAlert).where(ChainAlert.kind == "reconcile_mismatch")) is not None
