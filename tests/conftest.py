@@ -179,3 +179,21 @@ def login(app) -> Callable[..., FlaskClient]:
 def choices_result(value: str | list[str], control: str = "sentiment", to_name: str = "text") -> list[dict]:
     values = [value] if isinstance(value, str) else value
     return [{"from_name": control, "to_name": to_name, "type": "choices", "value": {"choices": values}}]
+
+
+def answer_item(db, job, workers, labels, *, seconds: int = 30, start=None) -> list:
+    """Each worker answers the next item of `job` with their label, `seconds` of server-measured
+    time each (served at `start`), committing after each answer as a request would."""
+    import datetime as dt
+
+    from annotation.tasks import next_task_for, submit_answer
+    from app.extensions import utcnow
+
+    start = start or utcnow()
+    answers = []
+    for worker, label in zip(workers, labels, strict=True):
+        assignment = next_task_for(worker, job, now=start)
+        answers.append(submit_answer(worker, assignment.id, choices_result(label),
+                                     now=start + dt.timedelta(seconds=seconds)))
+        db.session.commit()
+    return answers

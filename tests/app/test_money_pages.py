@@ -1,30 +1,16 @@
 """The money pages and the rewards JSON API (SQLite and PostgreSQL): the numbers they show, bonuses
 that pay once, disputes and their resolution, levels on the feed and the pay floor on the job form."""
-import datetime as dt
 import json
 import re
 
 import pytest
 
 from annotation.models import Answer, AnswerStatus, Job
-from annotation.tasks import next_task_for, submit_answer
-from app.extensions import utcnow
 from rewards.ledger import balance_of
 from rewards.models import Hold, HoldStatus, LedgerTransfer
 from rewards.settlement import credit_requester
 
-from conftest import TEXT_CONFIG, choices_result
-
-
-def answer_item(db, job, workers, labels, *, seconds=30):
-    start = utcnow()
-    answers = []
-    for worker, label in zip(workers, labels):
-        assignment = next_task_for(worker, job, now=start)
-        answers.append(submit_answer(worker, assignment.id, choices_result(label),
-                                     now=start + dt.timedelta(seconds=seconds)))
-        db.session.commit()
-    return answers
+from conftest import TEXT_CONFIG, answer_item
 
 
 def pending(user):

@@ -12,7 +12,6 @@ import pytest
 
 from annotation.jobs import close_job
 from annotation.models import Answer, AnswerStatus
-from annotation.tasks import next_task_for, submit_answer
 from app.extensions import utcnow
 from rewards.errors import RewardsNotFound
 from rewards.ledger import account_statement, balance_of
@@ -33,18 +32,7 @@ from rewards.settlement import (
     resolve_dispute,
 )
 
-from conftest import choices_result
-
-
-def answer_item(db, job, workers, labels, *, seconds=60):
-    start = utcnow()
-    answers = []
-    for worker, label in zip(workers, labels):
-        assignment = next_task_for(worker, job, now=start)
-        answers.append(submit_answer(worker, assignment.id, choices_result(label),
-                                     now=start + dt.timedelta(seconds=seconds)))
-        db.session.commit()
-    return answers
+from conftest import answer_item
 
 
 @pytest.fixture
@@ -54,8 +42,8 @@ def scenario(db, make_user, make_job):
     job = make_job(owner, n_items=4, overlap=3, reward=10, seconds_per_task=30)  # reserves 132
     credit_requester(owner, 1000, key="spare")
     db.session.commit()
-    items = [answer_item(db, job, [a, b, c], ["positive"] * 3) for _ in range(3)]
-    items.append(answer_item(db, job, [a, b, c], ["positive", "positive", "negative"]))
+    items = [answer_item(db, job, [a, b, c], ["positive"] * 3, seconds=60) for _ in range(3)]
+    items.append(answer_item(db, job, [a, b, c], ["positive", "positive", "negative"], seconds=60))
     # 11 accepted: rewards 110, fees 11; top-ups 11 × 10 = 110, of which escrow had 11: refill 99
     b_last, a_last, a_third = items[3][1], items[3][0], items[2][0]
     dispute_answer(owner, b_last, reason="copied")
@@ -173,3 +161,4 @@ def test_statement_walks_the_running_balance(db, scenario):
     assert last_two == lines[-2:]
     with pytest.raises(RewardsNotFound):
         account_statement("FLT:requester:999999")
+

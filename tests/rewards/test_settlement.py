@@ -8,7 +8,7 @@ from annotation.imports import UploadedFile, import_upload
 from annotation.jobs import close_job, create_job, publish_job, resume_job
 from annotation.levels import level_from_counts, wilson_lower
 from annotation.models import Answer, AnswerStatus, Job, JobStatus
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
 from app.extensions import utcnow
 from rewards.errors import (
     BelowPayFloor,
@@ -35,7 +35,7 @@ from rewards.settlement import (
     resolve_dispute,
 )
 
-from conftest import TEXT_CONFIG, choices_result
+from conftest import TEXT_CONFIG, answer_item
 
 
 def escrow(job):
@@ -60,16 +60,6 @@ def books_balance():
     assert sum(kept for kept, _ in stored.values()) == 0
 
 
-def answer_item(db, job, workers, labels, *, seconds=30, start=None):
-    """Each worker answers the next item; `seconds` of server-measured time each."""
-    start = start or utcnow()
-    answers = []
-    for worker, label in zip(workers, labels):
-        assignment = next_task_for(worker, job, now=start)
-        answers.append(submit_answer(worker, assignment.id, choices_result(label),
-                                     now=start + dt.timedelta(seconds=seconds)))
-        db.session.commit()
-    return answers
 
 
 def test_publishing_without_the_money_is_refused_and_reserves_nothing(db, make_user, make_job):
