@@ -80,7 +80,7 @@ def main() -> None:
         client.mint(token, owner, distributor.address, 10**18)
         client.mint(token, owner, owner.address, 10**9)
         wallets = [to_checksum_address(os.urandom(20)) for _ in range(n)]  # only receive: no keys
-        unit = 1_000_000  # one token of 6 decimals
+        unit = 1_000_000  # a million token units per wallet
         rows = []
 
         gas, txs, secs, peak = push_all(distributor, owner, wallets, [unit] * n, batch, args.estimate)

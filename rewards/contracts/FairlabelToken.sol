@@ -11,18 +11,20 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 /// configured instead: the distributor only needs IERC20.
 /// @dev Owner-mintable rather than a fixed supply minted to the deployer: the platform mints as
 /// requesters fund jobs, so the on-chain supply follows the off-chain ledger's deposits instead of
-/// a guessed treasury. Six decimals, like the common stablecoins, so ledger amounts (integers in the
-/// smallest unit) mean the same thing whichever token is configured. Ownership moves in two steps
-/// (Ownable2Step) so a typo in the new owner's address cannot lose the mint key.
+/// a guessed treasury. Zero decimals: one token is one unit of the platform's integer ledger, so
+/// what an annotator sees on their earnings page is what their wallet shows (with the default
+/// TOKEN_UNITS_PER_CURRENCY = 100, one FLT is one US cent). A configured stablecoin keeps its own
+/// decimals: the operator sets TOKEN_DECIMALS and TOKEN_UNITS_PER_CURRENCY to match. Ownership moves
+/// in two steps (Ownable2Step) so a typo in the new owner's address cannot lose the mint key.
 contract FairlabelToken is ERC20, ERC20Permit, Ownable2Step {
     constructor(address initialOwner)
-        ERC20("Fairlabel Reward", "FLR")
-        ERC20Permit("Fairlabel Reward")
+        ERC20("Fairlabel Token", "FLT")
+        ERC20Permit("Fairlabel Token")
         Ownable(initialOwner)
     {}
 
     function decimals() public pure override returns (uint8) {
-        return 6;
+        return 0;
     }
 
     /// @notice Create `amount` new tokens for `to`. Owner only.

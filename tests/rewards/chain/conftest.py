@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 
 from rewards.chain.embedded import EmbeddedChain, start_embedded_chain
 
-DISTRIBUTOR_FUNDS = 10**15  # a billion tokens of 6 decimals
+DISTRIBUTOR_FUNDS = 10**15  # token units (FLT has no decimals)
 
 
 @pytest.fixture(scope="session")

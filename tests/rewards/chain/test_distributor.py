@@ -30,7 +30,7 @@ def test_deployment(chain):
     assert client.current_epoch(d) == 0
     assert d.functions.earningsRoot().call() == ZERO
     assert client.balance_of(chain.token, d.address) == 10**15
-    assert chain.token.functions.decimals().call() == 6
+    assert chain.token.functions.decimals().call() == 0
 
 
 def test_post_epoch_stores_roots_and_emits(chain, wallets):

@@ -15,7 +15,7 @@ def test_only_the_owner_mints(chain, new_account):
     with pytest.raises(TransactionReverted) as info:
         client.mint(chain.token, holder, holder.address, 1)
     assert info.value.error_name == "OwnableUnauthorizedAccount"
-    assert chain.token.functions.symbol().call() == "FLR"
+    assert chain.token.functions.symbol().call() == "FLT"
 
 
 def test_token_ownership_is_two_step(chain, new_account):
@@ -31,7 +31,7 @@ def _permit_signature(chain, holder, spender: str, value: int, deadline: int):
     nonce = token.functions.nonces(holder.address).call()
     signed = Account.sign_typed_data(
         holder.key,
-        domain_data={"name": "Fairlabel Reward", "version": "1",
+        domain_data={"name": "Fairlabel Token", "version": "1",
                      "chainId": chain.w3.eth.chain_id, "verifyingContract": token.address},
         message_types={"Permit": [
             {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
