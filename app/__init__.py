@@ -30,11 +30,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.resolve_paths(app)
     config.validate_config(app)
 
-    from app.extensions import csrf, db, login_manager, migrate
+    from app.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "web.login"
     login_manager.login_message = "Please log in to continue."

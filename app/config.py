@@ -77,6 +77,15 @@ MIN_PAYOUT = 100
 # process; in production run `flask rewards worker` as its own process instead.
 RUN_WORKER_IN_PROCESS = False
 PAYOUT_INTERVAL_SECONDS = 60
+# Rate limits (flask-limiter). Counters live in RATELIMIT_STORAGE_URI: "memory://" keeps them per
+# process (fine for one server); with several gunicorn workers or hosts use Redis, e.g.
+# "redis://127.0.0.1:6379/0", so a client cannot multiply its allowance by the worker count.
+RATELIMIT_ENABLED = True
+RATELIMIT_STORAGE_URI = "memory://"
+RATELIMIT_HEADERS_ENABLED = True
+# Password logins, and wallet sign-in messages and logins, per client address.
+LOGIN_RATE_LIMIT = "10 per minute; 100 per hour"
+SIWE_RATE_LIMIT = "20 per minute; 200 per hour"
 # Sign-In with Ethereum: how long a nonce lives, and the domain/URI messages must name
 # (None: the request's host).
 SIWE_NONCE_SECONDS = 600

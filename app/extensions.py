@@ -9,6 +9,8 @@ import datetime as dt
 import sqlite3
 from typing import Any
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -74,6 +76,9 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# Rate limits on the endpoints anyone can hit without an account (sign-in, wallet nonces). Storage
+# is RATELIMIT_STORAGE_URI: in-process memory by default, Redis when several processes serve.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 @event.listens_for(Engine, "connect")

@@ -57,6 +57,8 @@ def _config(url: str, tmp: Path) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": url,
         "MEDIA_ROOT": str(tmp / "media"),
         "WTF_CSRF_ENABLED": False,
+        # Many test users log in from 127.0.0.1; tests/app/test_rate_limits.py turns limits on.
+        "RATELIMIT_ENABLED": False,
         "PASSWORD_HASH_PARAMS": {"time_cost": 1, "memory_cost": 8, "parallelism": 1},
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 40, "max_overflow": 10} if url.startswith("postgres") else {},
     }

@@ -20,7 +20,7 @@ from annotation.models import User
 from annotation.siwe import build_message
 from annotation.wallets import checksum_address, issue_nonce, link_wallet, sign_in_with_wallet
 from app.api import api
-from app.extensions import db, utcnow
+from app.extensions import db, limiter, utcnow
 from app.web.auth import home_for
 
 LOGIN_STATEMENT = "Sign in to Fairlabel."
@@ -65,6 +65,7 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 @api.post("/siwe/message")
+@limiter.limit(lambda: current_app.config["SIWE_RATE_LIMIT"])
 def siwe_message():
     body = _body("address", "purpose")
     address = checksum_address(body["address"])
@@ -93,6 +94,7 @@ def _verify_args(purpose: str) -> dict[str, Any]:
 
 
 @api.post("/siwe/login")
+@limiter.limit(lambda: current_app.config["SIWE_RATE_LIMIT"])
 def siwe_login():
     body = _body("message", "signature")
     user = sign_in_with_wallet(body["message"], body["signature"], **_verify_args("login"))

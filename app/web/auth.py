@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from annotation.accounts import authenticate, create_user
 from annotation.errors import InvalidCredentials
-from app.extensions import db
+from app.extensions import db, limiter
 from app.web import web
 from app.web.forms import ActionForm, LoginForm, SignupForm
 
@@ -35,6 +35,7 @@ def signup():
 
 
 @web.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
     form = LoginForm()
     if form.validate_on_submit():
