@@ -5,14 +5,28 @@ import random
 import pytest
 
 from app import create_app
+from app.extensions import db as _db
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-def _limited_app(app, **config):
-    return create_app({**{k: app.config[k] for k in ("ENV", "TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
-                                                      "MEDIA_ROOT", "PASSWORD_HASH_PARAMS", "WTF_CSRF_ENABLED")},
-                       "RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT": "3 per minute", **config})
+@pytest.fixture
+def limited_app(app):
+    """`limited_app(**config)`: an app on the test database with rate limits on; its connection
+    pool is closed afterwards (a pool left to the garbage collector warns in a later test)."""
+    made = []
+
+    def make(**config):
+        made.append(create_app({
+            **{k: app.config[k] for k in ("ENV", "TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI",
+                                          "MEDIA_ROOT", "PASSWORD_HASH_PARAMS", "WTF_CSRF_ENABLED")},
+            "RATELIMIT_ENABLED": True, "LOGIN_RATE_LIMIT": "3 per minute", **config}))
+        return made[-1]
+
+    yield make
+    for limited in made:
+        with limited.app_context():
+            _db.engine.dispose()
 
 
 def _address() -> str:
@@ -25,8 +39,8 @@ def _login_attempts(client, n, address):
                         environ_base={"REMOTE_ADDR": address}).status_code for _ in range(n)]
 
 
-def test_password_logins_are_limited_per_address_with_a_clear_error(app, db):
-    limited = _limited_app(app)
+def test_password_logins_are_limited_per_address_with_a_clear_error(limited_app):
+    limited = limited_app()
     client, address = limited.test_client(), _address()
     assert _login_attempts(client, 4, address) == [400, 400, 400, 429]
     too_many = client.post("/login", data={"username": "x", "password": "y"},
@@ -38,9 +52,9 @@ def test_password_logins_are_limited_per_address_with_a_clear_error(app, db):
     assert _login_attempts(client, 1, _address()) == [400]  # another address has its own allowance
 
 
-def test_wallet_sign_in_messages_are_limited(app, db, monkeypatch):
+def test_wallet_sign_in_messages_are_limited(limited_app, monkeypatch):
     monkeypatch.setattr("app.api.wallet.siwe_chain_id", lambda: 31337)
-    limited = _limited_app(app, SIWE_RATE_LIMIT="2 per minute")
+    limited = limited_app(SIWE_RATE_LIMIT="2 per minute")
     client, address = limited.test_client(), _address()
     body = {"address": "0x" + "11" * 20, "purpose": "login"}
     codes = [client.post("/api/siwe/message", json=body, environ_base={"REMOTE_ADDR": address}).status_code
@@ -48,13 +62,13 @@ def test_wallet_sign_in_messages_are_limited(app, db, monkeypatch):
     assert codes == [200, 200, 429]
 
 
-def test_redis_storage_keeps_the_count_outside_the_process(app, db):
+def test_redis_storage_keeps_the_count_outside_the_process(limited_app):
     redis = pytest.importorskip("redis")
     try:
         redis.Redis.from_url(REDIS_URL).ping()
     except redis.exceptions.ConnectionError:
         pytest.fail(f"Redis is not reachable at {REDIS_URL} (CI starts it; see .ci/run).")
-    limited = _limited_app(app, RATELIMIT_STORAGE_URI=REDIS_URL)
+    limited = limited_app(RATELIMIT_STORAGE_URI=REDIS_URL)
     address = _address()
     assert _login_attempts(limited.test_client(), 4, address) == [400, 400, 400, 429]
     # The counter lives in Redis, where every worker process pointing at it reads the same one.
