@@ -22,6 +22,7 @@ writes and commits. Replays are harmless by construction: the distributor pays
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import secrets
@@ -38,8 +39,8 @@ from web3.providers import JSONBaseProvider
 
 from annotation.models import Answer, AnswerStatus, User
 from app.extensions import db, utcnow
-from rewards.accounts import available_account
 from rewards.chain import merkle
+from rewards.errors import RewardsNotFound
 from rewards.models import (
     ChainAlert,
     ChainTx,
@@ -64,10 +65,6 @@ GAS_PUSH_PER_WALLET = 60_000  # a first payment costs ~50k; unused gas is not ch
 FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 9, 8  # +12.5% per replacement
 ZERO_ROOT = "0x" + "00" * 32
 OPEN_STATUSES = ("queued", "signed", "broadcast", "mined")
-
-
-def _commit() -> None:
-    db.session.commit()
 
 
 def alert(kind: str, message: str, **details: Any) -> ChainAlert:
@@ -105,8 +102,8 @@ def build_epoch(chain: ChainHandle, *, min_payout: int | None = None, batch_size
     if open_epoch() is not None:
         return None
     if distributor_balance is None:
+        db.session.rollback()  # nothing written yet: no transaction stays open across the RPC call
         distributor_balance = chain.token.functions.balanceOf(chain.distributor.address).call()
-        db.session.rollback()  # nothing written yet: end the read transaction before the RPC result is used
     policy = current_policy()
     due = db.session.execute(
         db.select(User.id, User.wallet_address, func.coalesce(_available_balance(policy.token), 0))
@@ -165,10 +162,11 @@ def build_epoch(chain: ChainHandle, *, min_payout: int | None = None, batch_size
 
 
 def _available_balance(token: str):
-    from rewards.models import LedgerAccount
-
+    """The worker's available balance, correlated to User.id (the account is found by owner and
+    kind, not by rebuilding its code in SQL)."""
     return (db.select(LedgerAccount.balance)
-            .where(LedgerAccount.code == token + ":worker:" + func.cast(User.id, db.String) + ":available")
+            .where(LedgerAccount.user_id == User.id, LedgerAccount.kind == "worker_available",
+                   LedgerAccount.token == token)
             .scalar_subquery())
 
 
@@ -195,8 +193,6 @@ def _contribution_rows(limit: int = 200_000) -> list[tuple]:
 
 def label_json(choices: dict[str, Any]) -> str:
     """The canonical text a label commitment covers (sorted keys, no spaces)."""
-    import json
-
     return json.dumps(choices, sort_keys=True, separators=(",", ":"))
 
 
@@ -227,10 +223,6 @@ def current_fees(chain: ChainHandle) -> Fees:
     return Fees(min(2 * base + tip, chain.max_fee_per_gas), tip)
 
 
-class FeeAboveCap(Exception):
-    pass
-
-
 def send_queued(chain: ChainHandle, *, fees: Fees | None = None) -> int:
     """Sign and broadcast queued transactions in order; how many were broadcast."""
     rebroadcast_signed(chain)
@@ -245,11 +237,11 @@ def send_queued(chain: ChainHandle, *, fees: Fees | None = None) -> int:
         if fees.max_fee_per_gas < _base_fee(chain):
             alert("fee_above_cap", "The base fee is above CHAIN_MAX_FEE_PER_GAS; payouts wait.",
                   cap=chain.max_fee_per_gas)
-            _commit()
+            db.session.commit()
             return sent
         chain_nonce = chain.w3.eth.get_transaction_count(chain.address, "pending")
         row = _sign_with_next_nonce(chain, tx_id, fees, chain_nonce)
-        _commit()  # the raw bytes are durable before the first byte leaves
+        db.session.commit()  # the raw bytes are durable before the first byte leaves
         if row is None:
             continue
         _broadcast(chain, row.id)
@@ -309,7 +301,7 @@ def _broadcast(chain: ChainHandle, tx_id: int) -> bool:
     else:
         row.error = error[:500]
         log.warning("broadcast of %s failed: %s", tx_hash, error)
-    _commit()
+    db.session.commit()
     return known
 
 
@@ -349,7 +341,7 @@ def confirm_sent(chain: ChainHandle, *, now: dt.datetime | None = None) -> Confi
     for nonce, attempts in sorted(snapshot.items()):
         _decide_nonce(chain, nonce, attempts, final_block, report, now or utcnow())
     _settle_epochs()
-    _commit()
+    db.session.commit()
     return report
 
 
@@ -376,7 +368,7 @@ def _decide_nonce(chain: ChainHandle, nonce: int, attempts: list[tuple], final_b
         row = db.session.get(ChainTx, mined_id)
         row.status, row.block_number, row.block_hash = "mined", block_number, block_hash
         report.waiting += 1
-        _commit()
+        db.session.commit()
         return
     status = int(receipt["status"])
     reads = _chain_reads_for(chain, mined_id)  # claims decide a push whether it reverted or not
@@ -394,7 +386,7 @@ def _decide_nonce(chain: ChainHandle, nonce: int, attempts: list[tuple], final_b
         row.status = "reverted"
         report.reverted += 1
         _apply_reverted(row, reads)
-    _commit()
+    db.session.commit()
 
 
 def _not_mined(chain: ChainHandle, attempts: list[tuple], report: ConfirmReport, now: dt.datetime) -> None:
@@ -425,20 +417,22 @@ def _not_mined(chain: ChainHandle, attempts: list[tuple], report: ConfirmReport,
         report.waiting += 1
         db.session.rollback()
         return
+    db.session.rollback()  # the node is asked for the base fee with no transaction open
     base = _base_fee(chain)
+    row = db.session.get(ChainTx, latest_id)
     bumped = Fees(_bump(row.max_fee_per_gas), _bump(row.max_priority_fee_per_gas))
     bumped.max_fee_per_gas = max(bumped.max_fee_per_gas, 2 * base + bumped.max_priority_fee_per_gas)
     if bumped.max_fee_per_gas > chain.max_fee_per_gas:
         alert("fee_above_cap", f"Transaction {row.tx_hash} is stuck and replacing it would pass the fee cap.",
               nonce=row.nonce, needed=bumped.max_fee_per_gas, cap=chain.max_fee_per_gas)
         report.waiting += 1
-        _commit()
+        db.session.commit()
         return
     replacement = ChainTx(chain_id=row.chain_id, purpose=row.purpose, epoch_id=row.epoch_id, batch_no=row.batch_no,
                           attempt=row.attempt + 1, sender=row.sender, to=row.to, data=row.data, gas=row.gas)
     db.session.add(replacement)
     _sign(chain, replacement, row.nonce, bumped)
-    _commit()
+    db.session.commit()
     _broadcast(chain, replacement.id)
     report.replaced += 1
 
@@ -457,7 +451,7 @@ def _requeue_nonce_taken(attempts: list[tuple], latest: ChainTx, report: Confirm
           f"the {latest.purpose} is queued again.", epoch=latest.epoch_id, batch=latest.batch_no,
           nonce=latest.nonce)
     report.notes.append(latest.error)
-    _commit()
+    db.session.commit()
 
 
 def _bump(value: int) -> int:
@@ -601,7 +595,7 @@ def reconcile_chain(chain: ChainHandle) -> ChainReconciliation:
         mismatches.append(f"the platform holds {custody} on chain but the ledger owes {liabilities}")
     for problem in mismatches:
         alert("reconcile_mismatch", problem)
-    _commit()
+    db.session.commit()
     return ChainReconciliation(len(wallets), sum(int(v) for v in paid.values()), sum(claimed.values()),
                                in_flight, balance, mismatches, custody, liabilities)
 
@@ -610,15 +604,13 @@ def run_payout_cycle(chain: ChainHandle) -> dict[str, Any]:
     """One turn of the background worker: confirm, build an epoch if none is open, send."""
     confirmed = confirm_sent(chain)
     epoch = build_epoch(chain)
-    _commit()
+    db.session.commit()
     sent = send_queued(chain)
     return {"confirmed": confirmed, "epoch": epoch.id if epoch else None, "sent": sent}
 
 
 def contribution_proof(user: User, answer_id: int) -> dict[str, Any]:
     """Everything an annotator needs to prove one contribution against the posted root."""
-    from rewards.errors import RewardsNotFound
-
     leaf = db.session.get(ContributionLeaf, answer_id)
     if leaf is None or leaf.worker_id != user.id:
         raise RewardsNotFound(f"No on-chain record of answer {answer_id} for you yet.")
@@ -647,7 +639,3 @@ def verify_contribution_proof(proof: dict[str, Any]) -> bool:
         int(proof["answer_id"]), int(proof["item_id"]), proof["wallet"], HexBytes(proof["label_commitment"]),
         int(proof["reward"]), int(proof["epoch"])))
     return merkle.verify(proof["root"], leaf, proof["proof"])
-
-
-def available_for(user: User) -> int:
-    return available_account(current_policy().token, user.id).balance

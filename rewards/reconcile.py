@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 
 from app.extensions import db
+from rewards.accounts import worker_ref
 from rewards.ledger import NEGATIVE_ALLOWED, recomputed_balances
 from rewards.models import Hold, HoldStatus, LedgerAccount, LedgerEntry, LedgerTransfer
 
@@ -56,12 +57,18 @@ def reconcile_ledger() -> Reconciliation:
 
 def _pending_matches_holds() -> list[Discrepancy]:
     """A worker's pending balance is exactly their unreleased, unreversed holds."""
-    held = dict(db.session.execute(
-        db.select(Hold.token + ":worker:" + func.cast(Hold.worker_id, db.String) + ":pending",
-                  func.sum(Hold.amount))
+    held = {(token, worker): int(total) for token, worker, total in db.session.execute(
+        db.select(Hold.token, Hold.worker_id, func.sum(Hold.amount))
         .where(Hold.status.in_([HoldStatus.HELD, HoldStatus.DISPUTED]))
-        .group_by(Hold.token, Hold.worker_id)).all())
-    pending = dict(db.session.execute(
-        db.select(LedgerAccount.code, LedgerAccount.balance).where(LedgerAccount.kind == "worker_pending")).all())
-    return [Discrepancy(code, f"pending balance {pending.get(code, 0)} but open holds total {held.get(code, 0)}")
-            for code in sorted(set(held) | set(pending)) if int(held.get(code, 0)) != pending.get(code, 0)]
+        .group_by(Hold.token, Hold.worker_id))}
+    pending = {(a.token, a.user_id): a for a in db.session.scalars(
+        db.select(LedgerAccount).where(LedgerAccount.kind == "worker_pending"))}
+    found = []
+    for token, worker in sorted(set(held) | set(pending)):
+        account = pending.get((token, worker))
+        balance = account.balance if account else 0
+        if held.get((token, worker), 0) != balance:
+            code = account.code if account else worker_ref(token, worker, "pending").code
+            found.append(Discrepancy(code, f"pending balance {balance} but open holds total "
+                                           f"{held.get((token, worker), 0)}"))
+    return found

@@ -17,6 +17,7 @@ from sqlalchemy import String, cast, func, literal, union
 
 from annotation.models import Answer, AnswerStatus, Job, User
 from app.extensions import db, utcnow
+from rewards.accounts import requester_balance, worker_ref
 from rewards.models import Hold, HoldStatus, LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards.policy import PayPolicy, current_policy
 from rewards.settlement import bonus_transfer_key
@@ -154,9 +155,7 @@ def requester_spend(user: User, policy: PayPolicy | None = None) -> RequesterSpe
     spend = _spend_by_job(jobs)
     rows = [(job, spend[job.id]) for job in jobs]
     totals = JobSpend(job_id=0, **{name: sum(getattr(s, name) for _, s in rows) for name in _SUMMED})
-    balance = db.session.scalar(db.select(LedgerAccount.balance).where(
-        LedgerAccount.code == f"{policy.token}:requester:{user.id}")) or 0
-    return RequesterSpend(rows, totals, int(balance))
+    return RequesterSpend(rows, totals, requester_balance(policy.token, user.id))
 
 
 # --- What a worker earned -------------------------------------------------------------------------
@@ -180,12 +179,12 @@ def worker_earnings_series(worker: User, days: int = 30, *, now: dt.datetime | N
     today = (now or utcnow()).astimezone(dt.UTC).date()
     first = today - dt.timedelta(days=days - 1)
     start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
-    base = f"{policy.token}:worker:{worker.id}"
+    codes = [worker_ref(policy.token, worker.id, which).code for which in ("pending", "available")]
     rows = db.session.execute(
         db.select(LedgerTransfer.created_at, LedgerTransfer.kind, LedgerAccount.kind, LedgerEntry.amount)
         .join(LedgerEntry, LedgerEntry.transfer_id == LedgerTransfer.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerAccount.code.in_([f"{base}:pending", f"{base}:available"]),
+        .where(LedgerAccount.code.in_(codes),
                LedgerTransfer.created_at >= start)
     ).all()
     earned: dict[dt.date, int] = defaultdict(int)

@@ -36,13 +36,16 @@ from annotation.signals import (
 )
 from app.extensions import db, utcnow
 from rewards.accounts import (
-    available_account,
     clearing_account,
     escrow_account,
+    escrow_balance,
     pending_account,
     requester_account,
     settlement_accounts,
     treasury_account,
+    worker_accounts,
+    worker_balances,
+    worker_ref,
 )
 from rewards.errors import (
     BelowPayFloor,
@@ -52,15 +55,12 @@ from rewards.errors import (
     RewardsNotFound,
 )
 from rewards.ledger import (
-    AccountRef,
     TransferSpec,
-    balance_of,
-    get_accounts,
     post_transfer,
     post_transfers,
     reverse_transfer,
 )
-from rewards.models import Hold, HoldStatus, JobBudget, LedgerAccount, LedgerTransfer
+from rewards.models import Hold, HoldStatus, JobBudget, LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards.policy import PayPolicy, current_policy
 
 MAX_AMOUNT = 10**15
@@ -260,7 +260,7 @@ def escrow_needs(job: Job, budget: JobBudget | None = None) -> EscrowNeeds:
         owed = budget.topup_per_answer * accepted - topped
     per_slot = job.reward + budget.fee_per_answer + budget.topup_per_answer
     return EscrowNeeds(undecided, owed, per_slot * undecided + owed,
-                       balance_of(f"{budget.token}:escrow:job:{job.id}"))
+                       escrow_balance(budget.token, job.id))
 
 
 def _topped_total(job: Job) -> int:
@@ -313,7 +313,7 @@ def _pay_owed_topups(job: Job, budget: JobBudget, policy: PayPolicy) -> None:
              .order_by(Answer.id))
     owed = db.session.execute(query).all()
     escrow = escrow_account(budget.token, job.id)
-    pending = {w: pending_account(budget.token, w) for w in sorted({row[1] for row in owed})}
+    pending = worker_accounts(budget.token, [row[1] for row in owed], ("pending",))
     specs, holds = [], []
     for answer_id, worker_id, already in owed:
         amount = min(target - int(already), spendable)
@@ -321,7 +321,7 @@ def _pay_owed_topups(job: Job, budget: JobBudget, policy: PayPolicy) -> None:
             break
         spendable -= amount
         key = f"answer:{answer_id}:topup:{int(already) + amount}"
-        specs.append(TransferSpec(key, {escrow: -amount, pending[worker_id]: amount}, "floor_topup",
+        specs.append(TransferSpec(key, {escrow: -amount, pending[worker_id, "pending"]: amount}, "floor_topup",
                                   {"answer_id": answer_id, "job_id": job.id}))
         holds.append(_hold(key, "topup", worker_id, job.id, answer_id, amount, policy))
     if specs:
@@ -469,13 +469,15 @@ def release_holds(*, now: dt.datetime | None = None, worker_id: int | None = Non
     holds = db.session.scalars(query.with_for_update(skip_locked=True)).all()
     if not holds:
         return 0
-    accounts = {}
-    for token, worker in sorted({(h.token, h.worker_id) for h in holds}):
-        accounts[token, worker] = (pending_account(token, worker), available_account(token, worker))
+    accounts = {token: worker_accounts(token, [h.worker_id for h in holds if h.token == token],
+                                       ("pending", "available"))
+                for token in {h.token for h in holds}}
     specs = []
     for hold in holds:
-        pending, available = accounts[hold.token, hold.worker_id]
-        specs.append(TransferSpec(f"hold:{hold.id}:release", {pending: -hold.amount, available: hold.amount},
+        mine = accounts[hold.token]
+        specs.append(TransferSpec(f"hold:{hold.id}:release",
+                                  {mine[hold.worker_id, "pending"]: -hold.amount,
+                                   mine[hold.worker_id, "available"]: hold.amount},
                                   "release", {"hold_id": hold.id}))
         hold.status, hold.decided_at = HoldStatus.RELEASED, now
     post_transfers(specs)
@@ -549,14 +551,14 @@ def reserve_payout(worker: User, amount: Any, *, key: str, policy: PayPolicy | N
     try:
         return reserve_payouts([PayoutRef(worker.id, _require_amount(amount), key)], policy)[0]
     except InsufficientFunds:
-        raise InsufficientFunds(f"Only {balance_of(f'{policy.token}:worker:{worker.id}:available')} "
+        raise InsufficientFunds(f"Only {worker_balances(policy.token, worker.id)['available']} "
                                 f"{policy.token} is available to pay out.") from None
 
 
 def reserve_payouts(refs: Sequence[PayoutRef], policy: PayPolicy | None = None) -> list[LedgerTransfer]:
     """`reserve_payout` for many workers in one batch of transfers (an epoch's payouts)."""
     policy = policy or current_policy()
-    accounts = _worker_accounts(policy.token, [r.user_id for r in refs], ("available", "payout"))
+    accounts = worker_accounts(policy.token, [r.user_id for r in refs], ("available", "payout"))
     return post_transfers([
         TransferSpec(f"payout:{r.key}", {accounts[r.user_id, "available"]: -_require_amount(r.amount),
                                          accounts[r.user_id, "payout"]: r.amount},
@@ -577,7 +579,7 @@ def complete_payouts(refs: Sequence[PayoutRef | Any], policy: PayPolicy | None =
     """`complete_payout` for many payouts in one batch (a confirmed push)."""
     policy = policy or current_policy()
     reserved = _payout_reservations(refs, settled_as="failed")
-    accounts = _worker_accounts(policy.token, [r.user_id for r in refs], ("payout",))
+    accounts = worker_accounts(policy.token, [r.user_id for r in refs], ("payout",))
     treasury = treasury_account(policy.token)
     return post_transfers([
         TransferSpec(f"payout:{r.key}:sent", {accounts[r.user_id, "payout"]: -reserved[r.key],
@@ -593,14 +595,6 @@ def fail_payout(worker: User, amount: int | None = None, *, key: str,
     reserved = _payout_reservations([PayoutRef(worker.id, amount, key)], settled_as="sent")[key]
     return reverse_transfer(f"payout:{key}:failed", f"payout:{key}", kind="payout_failed",
                             memo={"worker_id": worker.id, "amount": reserved})
-
-
-def _worker_accounts(token: str, user_ids: Sequence[int], which: Sequence[str]) -> dict[tuple[int, str], LedgerAccount]:
-    kinds = {"available": "worker_available", "payout": "payout_in_flight", "pending": "worker_pending"}
-    refs = {(u, w): AccountRef(f"{token}:worker:{u}:{w}", kinds[w], token, user_id=u)
-            for u in sorted(set(user_ids)) for w in which}
-    found = get_accounts(list(refs.values()))
-    return {pair: found[ref.code] for pair, ref in refs.items()}
 
 
 def _payout_reservations(refs: Sequence[PayoutRef], *, settled_as: str) -> dict[str, int]:
@@ -653,14 +647,14 @@ def earnings_of(worker: User, policy: PayPolicy | None = None) -> Earnings:
         .where(Answer.worker_id == worker.id).group_by(Answer.status)
     ).all()
     counts = {status: (int(n), int(total)) for status, n, total in rows}
-    base = f"{policy.token}:worker:{worker.id}"
+    balances = worker_balances(policy.token, worker.id)
     next_release = db.session.scalar(db.select(func.min(Hold.release_at)).where(
         Hold.worker_id == worker.id, Hold.status == HoldStatus.HELD))
     return Earnings(
-        pending=balance_of(f"{base}:pending"),
-        available=balance_of(f"{base}:available"),
-        in_flight=balance_of(f"{base}:payout"),
-        paid_out=_paid_out(base),
+        pending=balances["pending"],
+        available=balances["available"],
+        in_flight=balances["in_flight"],
+        paid_out=_paid_out(worker_ref(policy.token, worker.id, "payout").code),
         awaiting_review=counts.get(AnswerStatus.PENDING, (0, 0))[1],
         n_accepted=counts.get(AnswerStatus.ACCEPTED, (0, 0))[0],
         n_rejected=counts.get(AnswerStatus.REJECTED, (0, 0))[0],
@@ -669,15 +663,13 @@ def earnings_of(worker: User, policy: PayPolicy | None = None) -> Earnings:
     )
 
 
-def _paid_out(base_code: str) -> int:
+def _paid_out(in_flight_code: str) -> int:
     """What left the worker's payout-in-flight account as confirmed payouts."""
-    from rewards.models import LedgerEntry
-
     return -int(db.session.scalar(
         db.select(func.coalesce(func.sum(LedgerEntry.amount), 0))
         .join(LedgerTransfer, LedgerTransfer.id == LedgerEntry.transfer_id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerAccount.code == f"{base_code}:payout", LedgerTransfer.kind == "payout_sent")) or 0)
+        .where(LedgerAccount.code == in_flight_code, LedgerTransfer.kind == "payout_sent")) or 0)
 
 
 def answer_history(worker: User, *, limit: int = 100) -> list[tuple[Answer, Job, int]]:
