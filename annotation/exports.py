@@ -17,8 +17,9 @@ from typing import Any
 from annotation.errors import InvalidInput
 from annotation.jobs import job_spec, require_manager
 from annotation.label_config import result_from_choices
-from annotation.models import Answer, Item, Job, User
+from annotation.models import Answer, Item, Job
 from app.extensions import db
+from app.identity.models import User
 
 FORMATS = ("json", "csv")
 

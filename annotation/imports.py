@@ -17,9 +17,10 @@ from annotation.errors import Conflict, InvalidUpload
 from annotation.jobs import job_spec, require_manager
 from annotation.label_config import LabelSpec
 from annotation.media import check_media, media_kind, store_media
-from annotation.models import Item, Job, JobStatus, User
+from annotation.models import Item, Job, JobStatus
 from annotation.signals import slots_opened
 from app.extensions import db
+from app.identity.models import User
 
 ROW_EXTENSIONS = {".csv", ".json", ".jsonl", ".ndjson"}
 GOLD_KEY = "_gold"  # JSON rows: {"_gold": {"control": "label" or ["a", "b"]}}

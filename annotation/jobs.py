@@ -12,9 +12,10 @@ from sqlalchemy import func
 from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from annotation.label_config import LabelSpec, parse_label_config
 from annotation.levels import LEVEL_NAMES
-from annotation.models import Answer, Item, Job, JobStatus, User
+from annotation.models import Answer, Item, Job, JobStatus
 from annotation.signals import job_closed, job_resuming, job_terms_set, slots_opened
 from app.extensions import db, utcnow
+from app.identity.models import User
 from consensus import AGGREGATORS
 
 MAX_OVERLAP = 50

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import func
 
-from annotation.models import Answer, AnswerStatus, User
+from annotation.models import Answer, AnswerStatus
 from app.extensions import db
+from app.identity.models import User
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Typed models of people, jobs, items and the work done on them.
+"""Typed models of jobs, items and the work done on them (people are `app.identity.models`).
 
 Models hold columns, relationships and invariants; services in this package orchestrate them.
 """
@@ -8,11 +8,9 @@ import datetime as dt
 import enum
 from typing import Any
 
-from flask_login import UserMixin
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -22,19 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
-from app.extensions import db, utcnow
-
-
-def _enum(cls: type[enum.Enum]) -> Enum:
-    # Store the lowercase value, as a plain VARCHAR with a CHECK: portable and easy to migrate.
-    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
-                create_constraint=True, length=16, name=cls.__name__.lower())
-
-
-class Role(enum.StrEnum):
-    REQUESTER = "requester"
-    ANNOTATOR = "annotator"
-    ADMIN = "admin"
+from app.extensions import db, utcnow, value_enum
+from app.identity.models import User
 
 
 class JobStatus(enum.StrEnum):
@@ -57,37 +44,6 @@ class AnswerStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
-class User(UserMixin, db.Model):
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[Role] = mapped_column(_enum(Role))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    is_active_account: Mapped[bool] = mapped_column(default=True)
-    # The EIP-55 wallet this person proved they control (Sign-In with Ethereum); payouts go here.
-    wallet_address: Mapped[str | None] = mapped_column(String(42), unique=True)
-    wallet_verified_at: Mapped[dt.datetime | None]
-
-    @property
-    def is_active(self) -> bool:  # Flask-Login asks this
-        return self.is_active_account
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role is Role.ADMIN
-
-    @property
-    def is_requester(self) -> bool:
-        return self.role in (Role.REQUESTER, Role.ADMIN)
-
-    @property
-    def is_annotator(self) -> bool:
-        return self.role in (Role.ANNOTATOR, Role.ADMIN)
-
-    def __repr__(self) -> str:
-        return f"<User {self.id} {self.username} {self.role.value}>"
-
-
 class Job(db.Model):
     __table_args__ = (
         CheckConstraint("reward >= 0", name="reward_not_negative"),
@@ -105,7 +61,7 @@ class Job(db.Model):
     aggregation: Mapped[str] = mapped_column(String(32), default="auto")  # a consensus.AGGREGATORS name
     # The least annotator level (annotation/levels.py) that may work on this job.
     min_level: Mapped[str] = mapped_column(String(16), default="newcomer", server_default="newcomer")
-    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.DRAFT)
+    status: Mapped[JobStatus] = mapped_column(value_enum(JobStatus), default=JobStatus.DRAFT)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     published_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
@@ -168,7 +124,7 @@ class Assignment(db.Model):
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
     worker_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     status: Mapped[AssignmentStatus] = mapped_column(
-        _enum(AssignmentStatus), default=AssignmentStatus.LEASED
+        value_enum(AssignmentStatus), default=AssignmentStatus.LEASED
     )
     served_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[dt.datetime]
@@ -198,27 +154,10 @@ class Answer(db.Model):
     active_ms: Mapped[int]  # time the page was in use, measured by the browser, capped by the lease
     elapsed_ms: Mapped[int]  # served → submitted, measured by the server
     submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    status: Mapped[AnswerStatus] = mapped_column(_enum(AnswerStatus), default=AnswerStatus.PENDING)
+    status: Mapped[AnswerStatus] = mapped_column(value_enum(AnswerStatus), default=AnswerStatus.PENDING)
     decided_at: Mapped[dt.datetime | None]
     reject_reason: Mapped[str | None] = mapped_column(Text)
 
     item: Mapped[Item] = relationship()
     worker: Mapped[User] = relationship()
     job: Mapped[Job] = relationship()
-
-
-class SiweNonce(db.Model):
-    """A single-use Sign-In with Ethereum nonce, issued by the server with an expiry.
-
-    `purpose` says what a signature over it may do: log in, or link / change the wallet of
-    `user_id` (which needs a fresh signature by the new wallet).
-    """
-
-    __table_args__ = (Index("ix_siwe_nonce_expires", "expires_at"),)
-
-    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(16))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
-    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[dt.datetime]
-    used_at: Mapped[dt.datetime | None]

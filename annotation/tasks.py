@@ -30,10 +30,10 @@ from annotation.models import (
     Item,
     Job,
     JobStatus,
-    User,
 )
 from annotation.results import decide_items
 from app.extensions import db, utcnow
+from app.identity.models import User
 
 MAX_PICK_ATTEMPTS = 8
 BUSY_WAIT_SECONDS = 2.0  # longest wait for items that are only busy with answers in flight

@@ -31,6 +31,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.validate_config(app)
 
     from app.extensions import csrf, db, limiter, login_manager, migrate
+    from app.inputs import BoundedJSONProvider
+
+    app.json = BoundedJSONProvider(app)
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
@@ -41,14 +49,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_message = "Please log in to continue."
 
     import rewards  # noqa: F401  (connects settlement to annotation's signals)
-    from annotation.accounts import configure_password_hashing
-    from annotation.models import User
+    from app.identity.accounts import configure_password_hashing
+    from app.web.auth import load_session_user
 
     configure_password_hashing(**app.config["PASSWORD_HASH_PARAMS"])
-
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    login_manager.user_loader(load_session_user)
 
     from app import cli, errors
     from app.api import api

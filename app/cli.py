@@ -7,11 +7,12 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from annotation.accounts import create_user
 from annotation.errors import AnnotationError
 from annotation.exports import FORMATS, export_job
-from annotation.models import Job, Role
+from annotation.models import Job
 from app.extensions import db
+from app.identity.accounts import create_user
+from app.identity.models import Role
 from rewards.errors import RewardsError
 
 annotation_cli = AppGroup("annotation", help="Jobs, items and exports.")
@@ -69,8 +70,18 @@ def create_user_command(username: str, role: str, password: str) -> None:
 
 @demo_cli.command("load")
 def demo_load_command() -> None:
-    """Load the demo: one requester, three annotators, three published jobs. Safe to re-run."""
+    """Load the demo: one requester, three annotators, three published jobs. Safe to re-run.
+
+    Development only: its accounts share a published password and its wallets' keys can be
+    derived by anyone from the usernames."""
+    from flask import current_app
+
     from app.demo import load_demo
+
+    if current_app.config["ENV"] != "development":
+        raise click.ClickException(
+            "The demo is for development only (ENV = \"development\"): its accounts share a "
+            "published password and anyone can derive its wallets' keys.")
 
     created = load_demo()
     db.session.commit()

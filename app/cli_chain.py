@@ -93,7 +93,7 @@ def list_command(status: str | None, limit: int) -> None:
 def assign_command(deposit_id: int, username: str) -> None:
     """Credit an unmatched deposit to the requester USERNAME (it is credited by the next
     `credit`, once confirmed). Check who sent it first: this moves money."""
-    from annotation.models import User
+    from app.identity.models import User
     from rewards.deposits import assign_deposit
     from rewards.errors import RewardsError
 
@@ -113,7 +113,7 @@ def assign_command(deposit_id: int, username: str) -> None:
 @nonces_group.command("purge")
 def purge_nonces_command() -> None:
     """Delete expired sign-in nonces (every request for a sign-in message stores one)."""
-    from annotation.wallets import purge_expired_nonces
+    from app.identity.wallets import purge_expired_nonces
 
     count = purge_expired_nonces(utcnow())
     db.session.commit()

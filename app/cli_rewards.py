@@ -6,8 +6,8 @@ import datetime as dt
 import click
 from flask.cli import AppGroup
 
-from annotation.models import User
 from app.extensions import db, utcnow
+from app.identity.models import User
 from rewards.errors import RewardsError
 
 rewards_group = AppGroup("rewards", help="Balances, statements, reconciliation and credits.")

@@ -25,6 +25,8 @@ MAX_CONTENT_LENGTH = 64 * 1024 * 1024
 # Largest total size of the files inside one uploaded zip, and how many files it may hold.
 MAX_ZIP_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
 MAX_ZIP_MEMBERS = 10_000
+# Largest JSON request body, in bytes (uploads of rows go through MAX_CONTENT_LENGTH instead).
+MAX_JSON_BYTES = 1024 * 1024
 # Most items one upload may create.
 MAX_ITEMS_PER_UPLOAD = 100_000
 # How long a served task stays reserved for its annotator before it returns to the pool.
@@ -32,9 +34,8 @@ LEASE_SECONDS = 15 * 60
 # Active time per answer is measured by the server (served → submitted); a longer gap than this
 # counts as idle and is capped, so a task left open over lunch does not skew a job's hourly rate.
 MAX_ACTIVE_MS_PER_ANSWER = 10 * 60 * 1000
-# Name and decimals of the reward token; amounts are integers in its smallest unit.
+# Symbol of the reward token; amounts are integers in its smallest unit (FLT has 0 decimals).
 TOKEN_SYMBOL = "FLT"
-TOKEN_DECIMALS = 0
 # Platform fee on every accepted answer, in basis points of its reward (500 = 5%), reserved with
 # the rewards when a job is published.
 PLATFORM_FEE_BPS = 500
@@ -83,19 +84,30 @@ PAYOUT_INTERVAL_SECONDS = 60
 RATELIMIT_ENABLED = True
 RATELIMIT_STORAGE_URI = "memory://"
 RATELIMIT_HEADERS_ENABLED = True
-# Password logins, and wallet sign-in messages and logins, per client address.
+# Password logins, sign-ups, and wallet sign-in messages and logins, per client address.
 LOGIN_RATE_LIMIT = "10 per minute; 100 per hour"
+SIGNUP_RATE_LIMIT = "5 per minute; 20 per hour; 50 per day"
 SIWE_RATE_LIMIT = "20 per minute; 200 per hour"
-# Sign-In with Ethereum: how long a nonce lives, and the domain/URI messages must name
-# (None: the request's host).
+# Sign-In with Ethereum: how long an issued sign-in message (and its nonce) lives.
 SIWE_NONCE_SECONDS = 600
-SIWE_DOMAIN: str | None = None
-# Seconds a requester expects one answer to take, used for the hourly estimate before answers exist.
-DEFAULT_SECONDS_PER_TASK = 30
+# The site's public origin, "https://fairlabel.example" (scheme, host and port; no path). Wallet
+# sign-in messages name it, so it must come from here and never from a request's Host header.
+# None: derived from SERVER_NAME (https in production, else PREFERRED_URL_SCHEME); in development http://127.0.0.1:5000 and
+# in testing http://localhost. Production refuses to start without one of them.
+PUBLIC_URL: str | None = None
+# Reverse proxies in front of the app (e.g. 1 for one TLS-terminating nginx). Their
+# X-Forwarded-For / -Proto are trusted that many hops deep (Werkzeug's ProxyFix), so rate limits
+# key on the real client address. 0: trust no header (the app faces clients directly).
+TRUSTED_PROXY_COUNT = 0
 # argon2 cost overrides (time_cost, memory_cost in KiB, parallelism); empty = argon2-cffi's defaults.
 PASSWORD_HASH_PARAMS: dict = {}
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Cookies only over HTTPS. None: True in production, False in development and testing (plain
+# http on 127.0.0.1). Set False in production only if TLS really ends elsewhere and you know why.
+SESSION_COOKIE_SECURE: bool | None = None
+# How long a login lasts (server-side: logout or a password change ends it at once).
+SESSION_SECONDS = 30 * 24 * 3600
 WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session: a long labeling session must not 400
 
 
@@ -114,10 +126,40 @@ def validate_config(app: Flask) -> None:
             "instance/config.py (python -c 'import secrets; print(secrets.token_hex(32))')."
         )
     _validate_money(app)
+    _resolve_public_url(app)
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        app.config["SESSION_COOKIE_SECURE"] = env == "production"
+    proxies = app.config.get("TRUSTED_PROXY_COUNT")
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or not 0 <= proxies <= 10:
+        raise ConfigError(f"TRUSTED_PROXY_COUNT must be a whole number from 0 to 10, not {proxies!r}")
     for key in ("LEASE_SECONDS", "MAX_CONTENT_LENGTH", "MAX_ITEMS_PER_UPLOAD"):
         value = app.config.get(key)
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{key} must be a positive integer, not {value!r}")
+
+
+def _resolve_public_url(app: Flask) -> None:
+    """Fix PUBLIC_URL to "scheme://host[:port]" from the settings alone (never a request)."""
+    from urllib.parse import urlsplit
+
+    config = app.config
+    url = config.get("PUBLIC_URL")
+    if not url and config.get("SERVER_NAME"):  # production serves https only (below)
+        scheme = "https" if config["ENV"] == "production" else config.get("PREFERRED_URL_SCHEME") or "http"
+        url = f"{scheme}://{config['SERVER_NAME']}"
+    if not url:
+        if config["ENV"] == "production":
+            raise ConfigError(
+                "PUBLIC_URL is not set. Set FLASK_PUBLIC_URL to the address users open, e.g. "
+                "https://fairlabel.example (wallet sign-in messages name it), or set SERVER_NAME.")
+        url = "http://127.0.0.1:5000" if config["ENV"] == "development" else "http://localhost"
+    parts = urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ConfigError(f"PUBLIC_URL must look like https://host[:port], not {url!r}")
+    if config["ENV"] == "production" and parts.scheme != "https":
+        raise ConfigError(f"PUBLIC_URL must be https:// in production, not {url!r}")
+    config["PUBLIC_URL"] = f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def resolve_paths(app: Flask) -> None:

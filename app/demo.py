@@ -13,11 +13,11 @@ import numpy as np
 from flask import current_app
 from PIL import Image, ImageDraw
 
-from annotation.accounts import create_user
 from annotation.imports import UploadedFile, import_upload
 from annotation.jobs import create_job, publish_job
-from annotation.models import User
-from app.extensions import db
+from app.extensions import db, utcnow
+from app.identity.accounts import create_user
+from app.identity.models import User
 from rewards.settlement import credit_requester
 
 DEMO_PASSWORD = "fairlabel-demo"
@@ -114,6 +114,7 @@ def load_demo() -> bool:
     for name, role in DEMO_USERS:  # demo payout wallets, so the worker has somewhere to pay
         if role == "annotator":
             users[name].wallet_address = demo_wallet(name)
+            users[name].wallet_verified_at = utcnow()
     requester = users["requester"]
     credit_requester(requester, 100_000, key="demo-requester")
     media_root = current_app.config["MEDIA_ROOT"]

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from annotation.errors import AnnotationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from app.extensions import db, login_manager
+from app.identity.errors import IdentityConflict, IdentityError
 from consensus import ConsensusError
 from rewards.chain.errors import ChainError
 from rewards.errors import (
@@ -28,6 +29,8 @@ from rewards.errors import (
 log = logging.getLogger(__name__)
 
 STATUS = [
+    (IdentityConflict, 409),
+    (IdentityError, 400),
     (NotFound, 404),
     (PermissionDenied, 403),
     (InvalidInput, 400),
@@ -48,7 +51,8 @@ def status_for(exc: Exception) -> int:
 
 
 def error_code(exc: Exception) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+    """The stable code clients see: each domain exception class names its own."""
+    return getattr(exc, "code", None) or "error"
 
 
 def wants_json() -> bool:
@@ -78,7 +82,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(AnnotationError)
     @app.errorhandler(RewardsError)
-    def domain_error(exc: AnnotationError | RewardsError):
+    @app.errorhandler(IdentityError)
+    def domain_error(exc: AnnotationError | RewardsError | IdentityError):
         return error_response(status_for(exc), error_code(exc), exc.message, exc.details)
 
     @app.errorhandler(ChainError)
@@ -90,7 +95,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(ConsensusError)
     def consensus_error(exc: ConsensusError):
-        return error_response(422, error_code(exc), str(exc))
+        return error_response(422, "consensus_error", str(exc))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -6,6 +6,7 @@ without pulling in the web layer (design.md §1).
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import sqlite3
 from typing import Any
 
@@ -15,7 +16,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import JSON, DateTime, Engine, MetaData, event
+from sqlalchemy import JSON, DateTime, Engine, Enum, MetaData, event
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
 
@@ -66,6 +67,13 @@ class Base(DeclarativeBase):
             list[Any]: JSON(none_as_null=True),
         },
     )
+
+
+def value_enum(cls: type[enum.Enum], *, length: int = 16) -> Enum:
+    """A column type for a str enum: the lowercase value as a VARCHAR with a CHECK — portable
+    across backends and easy to migrate (no native ENUM type)."""
+    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
+                create_constraint=True, length=length, name=cls.__name__.lower())
 
 
 def utcnow() -> dt.datetime:

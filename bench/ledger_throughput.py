@@ -81,10 +81,9 @@ def prepare(url: str, n_jobs: int, decisions_per_job: int) -> list[list[tuple[in
         Item,
         Job,
         JobStatus,
-        Role,
-        User,
     )
     from app.extensions import db, utcnow
+    from app.identity.models import Role, User
     from rewards.settlement import credit_requester, fund_job, publish_cost
 
     app = make_app(url)

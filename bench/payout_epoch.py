@@ -67,8 +67,8 @@ def base_config(url: str) -> dict:
 
 def add_workers(n: int) -> list[tuple[int, str]]:
     """`n` annotators with a verified wallet each (bulk insert): [(user id, wallet)]."""
-    from annotation.models import Role, User
     from app.extensions import db, utcnow
+    from app.identity.models import Role, User
 
     now = utcnow()
     wallets = [Account.create().address for _ in range(n)]

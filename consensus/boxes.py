@@ -129,7 +129,7 @@ class BoxFusion:
         w = _check_weights(weights, int(X[:, 1].max()) + 1)
         return X, B, w
 
-    def fit(self, X, boxes, *, weights=None) -> "BoxFusion":
+    def fit(self, X, boxes, *, weights=None) -> BoxFusion:
         """Fit on ``X`` int ``(n, 3)`` of ``(task, worker, label)`` and ``boxes`` ``(n, 4)``.
 
         ``weights``: optional ``(n_workers,)`` non-negative worker skills.

@@ -167,7 +167,7 @@ class WeightedMedian:
     def __init__(self, *, outlier_threshold: float = 3.5):
         self.outlier_threshold = outlier_threshold
 
-    def fit(self, X, values, *, weights=None, n_tasks: int | None = None) -> "WeightedMedian":
+    def fit(self, X, values, *, weights=None, n_tasks: int | None = None) -> WeightedMedian:
         """Fit on ``X`` = int ``(n, 2)`` of ``(task, worker)`` codes and ``values`` ``(n,)``.
 
         ``weights`` is an optional ``(n_workers,)`` array of non-negative worker weights.

@@ -69,7 +69,7 @@ class SpanVote:
     def __init__(self, *, min_share: float = 0.0):
         self.min_share = min_share
 
-    def fit(self, X, spans, *, text_lengths, weights=None, n_classes=None) -> "SpanVote":
+    def fit(self, X, spans, *, text_lengths, weights=None, n_classes=None) -> SpanVote:
         """Fit on ``X`` int ``(n, 3)`` of ``(task, worker, label)`` and ``spans`` int ``(n, 2)``.
 
         ``text_lengths``: ``(n_tasks,)`` length of each text in characters.

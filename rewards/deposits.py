@@ -39,8 +39,8 @@ from eth_utils import to_checksum_address
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from annotation.models import User
 from app.extensions import db, utcnow
+from app.identity.models import User
 from rewards.errors import RewardsConflict, RewardsNotFound
 from rewards.models import ChainDeposit
 from rewards.onchain import ChainHandle

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Index,
     LargeBinary,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db, utcnow
+from app.extensions import db, utcnow, value_enum
 
 
 class LedgerAccount(db.Model):
@@ -99,11 +98,7 @@ class Hold(db.Model):
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id"))
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answer.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[HoldStatus] = mapped_column(
-        Enum(HoldStatus, values_callable=lambda e: [m.value for m in e], native_enum=False,
-             create_constraint=True, length=16, name="holdstatus"),
-        default=HoldStatus.HELD,
-    )
+    status: Mapped[HoldStatus] = mapped_column(value_enum(HoldStatus), default=HoldStatus.HELD)
     release_at: Mapped[dt.datetime]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[dt.datetime | None]

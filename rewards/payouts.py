@@ -37,8 +37,9 @@ from sqlalchemy import func
 from web3.exceptions import TransactionNotFound
 from web3.providers import JSONBaseProvider
 
-from annotation.models import Answer, AnswerStatus, User
+from annotation.models import Answer, AnswerStatus
 from app.extensions import db, utcnow
+from app.identity.models import User
 from rewards.chain import merkle
 from rewards.errors import RewardsNotFound
 from rewards.models import (

@@ -15,8 +15,9 @@ from decimal import Decimal
 
 from sqlalchemy import String, cast, func, literal, union
 
-from annotation.models import Answer, AnswerStatus, Job, User
+from annotation.models import Answer, AnswerStatus, Job
 from app.extensions import db, utcnow
+from app.identity.models import User
 from rewards.accounts import requester_balance, worker_ref
 from rewards.models import Hold, HoldStatus, LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards.policy import PayPolicy, current_policy

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 
 from annotation.jobs import seconds_per_answer
-from annotation.models import Answer, AnswerStatus, Job, JobStatus, User
+from annotation.models import Answer, AnswerStatus, Job, JobStatus
 from annotation.signals import (
     answers_decided,
     job_closed,
@@ -35,6 +35,7 @@ from annotation.signals import (
     slots_opened,
 )
 from app.extensions import db, utcnow
+from app.identity.models import User
 from rewards.accounts import (
     clearing_account,
     escrow_account,

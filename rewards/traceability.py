@@ -11,8 +11,9 @@ from collections import defaultdict
 from typing import Any
 
 from annotation.jobs import require_manager
-from annotation.models import Answer, AnswerStatus, Job, User
+from annotation.models import Answer, AnswerStatus, Job
 from app.extensions import db
+from app.identity.models import User
 from rewards.models import ChainTx, ContributionLeaf, PayoutEpoch
 
 

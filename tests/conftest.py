@@ -81,6 +81,16 @@ def database_url(request, tmp_path_factory) -> str:
 @pytest.fixture
 def app(database_url, tmp_path) -> Iterator[Flask]:
     app = create_app(_config(database_url, tmp_path))
+
+    @app.before_request
+    def fresh_request_globals() -> None:
+        """Requests made from the test's thread share its app context, and with it `g`: forget
+        what Flask-Login and Flask-WTF cache there, so each request reads its own cookie."""
+        from flask import g
+
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)
+
     with app.app_context():
         yield app
         _db.session.remove()
@@ -122,7 +132,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def make_user(db) -> Callable[..., Any]:
-    from annotation.accounts import create_user
+    from app.identity.accounts import create_user
 
     def make(role: str = "annotator", username: str | None = None, password: str = PASSWORD):
         user = create_user(username or f"{role}{next(_counter)}", password, role)

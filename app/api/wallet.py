@@ -4,26 +4,25 @@
     POST /api/siwe/login   {message, signature}              → logs in; {user, redirect}
     POST /api/wallet/link  {message, signature}   (logged in) → {user}
 
-The server builds the whole EIP-4361 text (domain, URI, chain id, nonce, issued-at, expiration), so
-the browser only asks the wallet to sign it. The domain is SIWE_DOMAIN, else the request's host;
-the scheme is the request's. CSRF: like every JSON POST here, send the page's token as X-CSRFToken.
+The server builds the whole EIP-4361 text and stores it; the browser only asks the wallet to sign
+it and sends it back unchanged. Its domain and URIs are PUBLIC_URL's — configuration, never the
+request's Host header. CSRF: like every JSON POST here, send the page's token as X-CSRFToken.
 """
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import current_app, request, url_for
-from flask_login import current_user, login_required, login_user
+from flask import current_app, url_for
+from flask_login import current_user, login_required
 
-from annotation.errors import InvalidInput
-from annotation.models import User
-from annotation.siwe import build_message
-from annotation.wallets import checksum_address, issue_nonce, link_wallet, sign_in_with_wallet
 from app.api import api
 from app.extensions import db, limiter, utcnow
-from app.web.auth import home_for
-
-LOGIN_STATEMENT = "Sign in to Fairlabel."
+from app.identity.errors import InvalidCredentials
+from app.identity.models import User
+from app.identity.wallets import SiweOrigin, issue_message, link_wallet, sign_in_with_wallet
+from app.inputs import json_object
+from app.web.auth import home_for, log_in
 
 
 def siwe_chain_id() -> int:
@@ -37,24 +36,19 @@ def siwe_chain_id() -> int:
     return current_chain().chain_id
 
 
-def _origin() -> tuple[str, str]:
-    """(scheme, domain) that messages must name: SIWE_DOMAIN or the request's host."""
-    return request.scheme, current_app.config.get("SIWE_DOMAIN") or request.host
+def siwe_origin() -> SiweOrigin:
+    """Where messages say they come from: PUBLIC_URL (validated at start-up)."""
+    base = current_app.config["PUBLIC_URL"]
+    parts = urlsplit(base)
+    return SiweOrigin(scheme=parts.scheme, domain=parts.netloc, login_uri=base + url_for("web.login"),
+                      link_uri=base + url_for("web.wallet"))
 
 
-def _uri_for(purpose: str) -> str:
-    scheme, domain = _origin()
-    path = url_for("web.login") if purpose == "login" else url_for("web.wallet")
-    return f"{scheme}://{domain}{path}"
-
-
-def _body(*fields: str) -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("Send a JSON object with " + ", ".join(fields) + ".")
-    for name in fields:
+def _fields(*names: str) -> dict[str, Any]:
+    body = json_object(error=InvalidCredentials)
+    for name in names:
         if not isinstance(body.get(name), str) or not body[name]:
-            raise InvalidInput(f"`{name}` is missing.", field=name)
+            raise InvalidCredentials(f"`{name}` is missing.", field=name)
     return body
 
 
@@ -67,49 +61,35 @@ def user_json(user: User) -> dict[str, Any]:
 @api.post("/siwe/message")
 @limiter.limit(lambda: current_app.config["SIWE_RATE_LIMIT"])
 def siwe_message():
-    body = _body("address", "purpose")
-    address = checksum_address(body["address"])
+    body = _fields("address", "purpose")
     purpose = body["purpose"]
     if purpose == "link" and not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
     user = current_user._get_current_object() if purpose == "link" else None
-    now = utcnow()
-    nonce = issue_nonce(purpose, user, now=now, seconds=int(current_app.config["SIWE_NONCE_SECONDS"]))
-    scheme, domain = _origin()
-    statement = (LOGIN_STATEMENT if purpose == "login"
-                 else f"Link this wallet to the Fairlabel account {user.username} to receive payouts.")
-    text = build_message(domain=domain, address=address, uri=_uri_for(purpose), chain_id=siwe_chain_id(),
-                         nonce=nonce.nonce, issued_at=now, expiration_time=nonce.expires_at,
-                         statement=statement, scheme=scheme)
-    body = {"message": text, "nonce": nonce.nonce, "expires_at": nonce.expires_at.isoformat(),
-            "submit_url": url_for("api.siwe_login") if purpose == "login" else url_for("api.link")}
+    issued = issue_message(purpose, body["address"], user, origin=siwe_origin(), chain_id=siwe_chain_id(),
+                           now=utcnow(), seconds=int(current_app.config["SIWE_NONCE_SECONDS"]))
+    reply = {"message": issued.message, "nonce": issued.nonce, "expires_at": issued.expires_at.isoformat(),
+             "submit_url": url_for("api.siwe_login") if purpose == "login" else url_for("api.link")}
     db.session.commit()
-    return body
-
-
-def _verify_args(purpose: str) -> dict[str, Any]:
-    scheme, domain = _origin()
-    return {"domain": domain, "scheme": scheme, "uri": _uri_for(purpose), "chain_id": siwe_chain_id(),
-            "now": utcnow()}
+    return reply
 
 
 @api.post("/siwe/login")
 @limiter.limit(lambda: current_app.config["SIWE_RATE_LIMIT"])
 def siwe_login():
-    body = _body("message", "signature")
-    user = sign_in_with_wallet(body["message"], body["signature"], **_verify_args("login"))
+    body = _fields("message", "signature")
+    user = sign_in_with_wallet(body["message"], body["signature"], now=utcnow())
+    log_in(user)
     reply = {"user": user_json(user), "redirect": home_for(user)}
     db.session.commit()
-    login_user(user)
     return reply
 
 
 @api.post("/wallet/link")
 @login_required
 def link():
-    body = _body("message", "signature")
-    user = link_wallet(current_user._get_current_object(), body["message"], body["signature"],
-                       **_verify_args("link"))
+    body = _fields("message", "signature")
+    user = link_wallet(current_user._get_current_object(), body["message"], body["signature"], now=utcnow())
     reply = {"user": user_json(user)}
     db.session.commit()
     return reply

@@ -13,7 +13,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from annotation.levels import LEVELS
 from app.demo import TEXT_CONFIG
@@ -28,6 +28,15 @@ class SignupForm(FlaskForm):
     role = RadioField("I want to", choices=[SelectChoice("annotator", "label data and earn"),
                                             SelectChoice("requester", "get data labeled")],
                       default="annotator", validators=[DataRequired()])
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password (leave empty if you signed up with a wallet)",
+                                     validators=[Optional(), Length(max=256)])
+    new_password = PasswordField("New password", validators=[
+        DataRequired(), Length(min=8, max=256, message="Passwords need at least 8 and at most 256 characters.")])
+    confirm = PasswordField("New password again", validators=[
+        DataRequired(), EqualTo("new_password", message="The two new passwords differ.")])
 
 
 class LoginForm(FlaskForm):

@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-23 15:30:01.065776
 
 """
-from alembic import op
 import sqlalchemy as sa
-import app.extensions  # noqa: F401  (UTCDateTime)
+from alembic import op
 
+import app.extensions  # noqa: F401  (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = '104d5a2f7afc'

@@ -5,10 +5,10 @@ Revises: 104d5a2f7afc
 Create Date: 2026-11-23 17:10:07.922952
 
 """
-from alembic import op
 import sqlalchemy as sa
-import app.extensions  # noqa: F401  (UTCDateTime)
+from alembic import op
 
+import app.extensions  # noqa: F401  (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = '79195b6fbb4e'

@@ -5,10 +5,10 @@ Revises: 79195b6fbb4e
 Create Date: 2026-11-23 17:58:02.833450
 
 """
-from alembic import op
 import sqlalchemy as sa
-import app.extensions  # noqa: F401  (UTCDateTime)
+from alembic import op
 
+import app.extensions  # noqa: F401  (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = 'f394f64ed679'

@@ -5,10 +5,10 @@ Revises: f394f64ed679
 Create Date: 2026-11-23 18:05:30.832589
 
 """
-from alembic import op
 import sqlalchemy as sa
-import app.extensions  # noqa: F401  (UTCDateTime)
+from alembic import op
 
+import app.extensions  # noqa: F401  (UTCDateTime)
 
 # revision identifiers, used by Alembic.
 revision = 'fa664ab00a02'

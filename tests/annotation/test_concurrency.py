@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from annotation.errors import LeaseExpired
-from annotation.models import Answer, AnswerStatus, Assignment, AssignmentStatus, Item, Job, User
+from annotation.models import Answer, AnswerStatus, Assignment, AssignmentStatus, Item, Job
 from annotation.tasks import SchedulerSettings, next_task_for, submit_answer
+from app.identity.models import User
 from rewards.accounts import pending_account
 from rewards.ledger import balance_of, recomputed_balances
 from rewards.models import LedgerTransfer

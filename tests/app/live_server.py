@@ -14,9 +14,11 @@ def serve(app: Flask) -> Iterator[str]:
     """Run `app` with werkzeug's threaded server; yield its base URL; stop and close it after."""
     server = make_server("127.0.0.1", 0, app, threaded=True)  # port 0: the OS picks a free one
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.config["PUBLIC_URL"] = base  # what a deployment configures: the address users open
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield base
     finally:
         server.shutdown()
         server.server_close()

@@ -24,8 +24,8 @@ from browser_support import (
     go,
 )
 
-from annotation.models import User
 from app.extensions import db as _db
+from app.identity.models import User
 
 from conftest import TEXT_CONFIG
 from live_server import serve

@@ -3,8 +3,9 @@ import csv
 import io
 import json
 
-from annotation.models import Job, JobStatus, User
+from annotation.models import Job, JobStatus
 from annotation.tasks import next_task_for, submit_answer
+from app.identity.models import User
 from rewards.settlement import credit_requester
 
 from conftest import TEXT_CONFIG, choices_result
@@ -109,6 +110,7 @@ def test_cli_users_and_credit(db, runner):
 
 
 def test_demo_loads_once(db, runner, app):
+    app.config["ENV"] = "development"
     first = runner.invoke(args=["demo", "load"])
     assert first.exit_code == 0 and "Demo loaded" in first.output and "fairlabel-demo" in first.output
     second = runner.invoke(args=["demo", "load"])

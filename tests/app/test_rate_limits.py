@@ -75,3 +75,35 @@ def test_redis_storage_keeps_the_count_outside_the_process(limited_app):
     client = redis.Redis.from_url(REDIS_URL)
     keys = client.keys(f"*{address}*")
     assert len(keys) == 1 and int(client.get(keys[0])) >= 3
+
+
+def test_signups_are_limited_per_address(limited_app):
+    """On main 30 accounts were created in 4.8 s from one address."""
+    limited = limited_app(SIGNUP_RATE_LIMIT="3 per minute")
+    client, address = limited.test_client(), _address()
+    codes = [client.post("/signup", data={"username": f"flood{random.randrange(10**9)}",
+                                          "password": "long enough pw", "role": "annotator"},
+                         environ_base={"REMOTE_ADDR": address}).status_code for _ in range(4)]
+    assert codes == [302, 302, 302, 429]
+
+
+def test_behind_a_trusted_proxy_limits_key_on_the_client_not_the_proxy(limited_app):
+    """With one proxy in front, every request comes from the proxy's address: without ProxyFix
+    one attacker's failures locked every user out."""
+    limited = limited_app(TRUSTED_PROXY_COUNT=1)
+    client, proxy = limited.test_client(), _address()
+
+    def attempt(client_address):
+        return client.post("/login", data={"username": "nobody", "password": "wrong password"},
+                           environ_base={"REMOTE_ADDR": proxy},
+                           headers={"X-Forwarded-For": client_address}).status_code
+
+    attacker, victim = _address(), _address()
+    assert [attempt(attacker) for _ in range(4)] == [400, 400, 400, 429]
+    assert attempt(victim) == 400  # the victim, behind the same proxy, still gets to try
+    # Without the setting the forwarded header is not trusted: one bucket for everyone.
+    direct = limited_app().test_client()
+    statuses = [direct.post("/login", data={"username": "n", "password": "wrong password"},
+                            environ_base={"REMOTE_ADDR": proxy},
+                            headers={"X-Forwarded-For": _address()}).status_code for _ in range(4)]
+    assert statuses == [400, 400, 400, 429]

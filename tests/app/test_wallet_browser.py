@@ -11,9 +11,9 @@ from browser_support import CHROMIUM_ARGS, SHARED_CONFIG
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from annotation.models import Role, User
 from app import create_app
 from app.extensions import db as _db
+from app.identity.models import Role, User
 
 from live_server import serve
 

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from annotation.jobs import publish_job
-from annotation.models import Answer, AnswerStatus, Job, JobStatus, User
+from annotation.models import Answer, AnswerStatus, Job, JobStatus
 from annotation.tasks import next_task_for, submit_answer
+from app.identity.models import User
 from rewards.accounts import escrow_account, requester_account, treasury_account
 from rewards.errors import InsufficientFunds
 from rewards.ledger import balance_of, post_transfer, recomputed_balances

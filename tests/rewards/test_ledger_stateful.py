@@ -38,9 +38,10 @@ from hypothesis.stateful import (
 
 from annotation.errors import Conflict
 from annotation.jobs import close_job, publish_job, resume_job
-from annotation.models import Answer, AnswerStatus, Job, JobStatus, User
+from annotation.models import Answer, AnswerStatus, Job, JobStatus
 from annotation.tasks import next_task_for, submit_answer
 from app.extensions import utcnow
+from app.identity.models import User
 from rewards.errors import InsufficientFunds, RewardsConflict, TransferConflict
 from rewards.ledger import TransferSpec, post_transfers
 from rewards.models import Hold, HoldStatus, JobBudget, LedgerAccount, LedgerEntry, LedgerTransfer

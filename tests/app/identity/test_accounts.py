@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from annotation.models import User
+from app.identity.models import User
 
 from conftest import PASSWORD, choices_result
 
@@ -101,3 +101,66 @@ def test_api_without_login_is_401_json(client, make_job):
     response = client.post(f"/api/jobs/{job.id}/next")
     assert response.status_code == 401 and response.json["error"]["code"] == "unauthorized"
     assert client.get("/work").status_code == 302
+
+
+# --- Issue #9 §1: sessions the server can end, passwords worth having -------------------------
+
+def test_logout_revokes_the_session_for_a_copied_cookie(make_user, login, app):
+    """On main a cookie copied before logout still got 200 on /me."""
+    user = make_user("annotator")
+    browser = login(user)
+    cookie = browser.get_cookie("session").value
+    assert browser.get("/me").status_code == 200
+    thief = app.test_client()
+    thief.set_cookie("session", cookie)
+    assert thief.get("/me").status_code == 200
+    assert browser.post("/logout").status_code == 302
+    assert browser.get("/me").status_code == 302  # back to the login page
+    assert thief.get("/me").status_code == 302
+    assert thief.post("/api/balance").status_code in (401, 405)
+    assert thief.get("/api/balance").status_code == 401
+
+
+def test_a_password_change_ends_every_other_session(make_user, login, app, db):
+    user = make_user("requester")
+    here, elsewhere = login(user), login(user)
+    response = here.post("/settings/password", data={"current_password": PASSWORD,
+                                                      "new_password": "a brand new secret",
+                                                      "confirm": "a brand new secret"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert here.get("/jobs").status_code == 200  # this browser stays signed in
+    assert elsewhere.get("/jobs").status_code == 302  # every other one is signed out
+    assert app.test_client().post("/login", data={"username": user.username, "password": PASSWORD}).status_code == 400
+    assert login(user, "a brand new secret").get("/jobs").status_code == 200
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"current_password": "wrong one!", "new_password": "a brand new secret", "confirm": "a brand new secret"},
+     "current password is wrong"),
+    ({"current_password": PASSWORD, "new_password": "password", "confirm": "password"}, "most common"),
+    ({"current_password": PASSWORD, "new_password": "a brand new secret", "confirm": "another secret"}, "differ"),
+])
+def test_a_bad_password_change_says_why_and_changes_nothing(make_user, login, data, message):
+    user = make_user("annotator")
+    client = login(user)
+    response = client.post("/settings/password", data=data)
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert login(user).get("/me").status_code == 200  # the old password still works
+
+
+@pytest.mark.parametrize("password", ["12345678", "password", "Password", "qwertyuiop", "aaaaaaaa",
+                                      "zoe-the-user"])
+def test_signup_refuses_common_and_guessable_passwords(client, db, password):
+    response = client.post("/signup", data={"username": "zoe-the-user", "password": password, "role": "annotator"})
+    assert response.status_code == 400
+    assert db.session.scalar(db.select(User).where(User.username == "zoe-the-user")) is None
+
+
+def test_an_admin_is_not_an_annotator(make_user, make_job, login):
+    """Roles are separate: an admin cannot take tasks (and so never answers, then judges or pays
+    itself for, a requester's work)."""
+    admin = login(make_user("admin"))
+    job = make_job()
+    response = admin.post(f"/api/jobs/{job.id}/next")
+    assert response.status_code == 403
+    assert admin.get("/work").status_code == 403

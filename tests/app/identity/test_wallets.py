@@ -13,21 +13,14 @@ from types import SimpleNamespace
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from flask import g
 
-from annotation.errors import InvalidCredentials
-from annotation.models import Role, SiweNonce, User
-from annotation.siwe import SiweExpired, SiweNonceInvalid, build_message
-from annotation.wallets import (
-    consume_nonce_for,
-    issue_nonce,
-    purge_expired_nonces,
-    sign_in_with_wallet,
-)
 from app.extensions import utcnow
+from app.identity.errors import InvalidCredentials, SiweMessageUnknown
+from app.identity.models import Role, SiweNonce, User
+from app.identity.wallets import SiweOrigin, issue_message, purge_expired_nonces, sign_in_with_wallet
 
 CHAIN_ID = 31337
-HOST = "localhost"  # the test client's request.host
+HOST = "localhost"  # PUBLIC_URL in testing is http://localhost
 
 
 PLATFORM = "0x00000000000000000000000000000000000F1a7e"
@@ -39,15 +32,6 @@ def fixed_chain(monkeypatch):
     (shown to requesters on /wallet) are all these tests need."""
     monkeypatch.setattr("rewards.onchain.current_chain",
                         lambda: SimpleNamespace(chain_id=CHAIN_ID, address=PLATFORM))
-
-
-@pytest.fixture(autouse=True)
-def user_per_request(app):
-    """Requests made from the test's thread share its app context, so Flask-Login's cached
-    `g._login_user` would leak from one test client to the next: load it from each cookie."""
-    @app.before_request
-    def forget_cached_user() -> None:
-        g.pop("_login_user", None)
 
 
 def sign(account, text: str) -> str:
@@ -73,6 +57,11 @@ def error_code(response) -> str:
     return response.json["error"]["code"]
 
 
+def origin() -> SiweOrigin:
+    return SiweOrigin(scheme="http", domain=HOST, login_uri=f"http://{HOST}/login",
+                      link_uri=f"http://{HOST}/wallet")
+
+
 def test_message_is_built_server_side_with_origin_chain_nonce_and_expiry(app, client, db):
     account = Account.create()
     before = utcnow()
@@ -86,8 +75,41 @@ def test_message_is_built_server_side_with_origin_chain_nonce_and_expiry(app, cl
     assert "Expiration Time: " in text and response.json["submit_url"] == "/api/siwe/login"
     stored = db.session.get(SiweNonce, response.json["nonce"])
     assert stored.purpose == "login" and stored.user_id is None and stored.used_at is None
+    assert stored.message == text and stored.address == account.address
     seconds = (stored.expires_at - stored.issued_at).total_seconds()
     assert seconds == app.config["SIWE_NONCE_SECONDS"] and stored.issued_at >= before
+
+
+def test_siwe_domain_comes_from_configuration_not_the_host_header(app, client, db):
+    """Issue #9 §1: with Host: evil.example the message named evil.example, and a victim's
+    signature on it logged in on the real host. The origin is PUBLIC_URL's, whatever the Host."""
+    account = Account.create()
+    response = client.post("/api/siwe/message", json={"address": account.address, "purpose": "login"},
+                           headers={"Host": "evil.example"})
+    assert response.status_code == 200
+    text = response.json["message"]
+    assert "evil.example" not in text
+    assert text.startswith(f"http://{HOST} wants you") and f"URI: http://{HOST}/login\n" in text
+    # A message built for the attacker's host was never issued here, so its signature is useless.
+    forged = text.replace(f"http://{HOST}", "http://evil.example")
+    reply = client.post("/api/siwe/login", json={"message": forged, "signature": sign(account, forged)})
+    assert reply.status_code == 400 and error_code(reply) == "siwe_message_unknown"
+    assert client.get("/me").status_code in (302, 401)
+
+
+def test_production_refuses_to_start_without_a_public_url():
+    from app import create_app
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        create_app({"ENV": "production", "SECRET_KEY": "x" * 32, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    with pytest.raises(ConfigError, match="https"):
+        create_app({"ENV": "production", "SECRET_KEY": "x" * 32, "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                    "PUBLIC_URL": "http://fairlabel.example"})
+    derived = create_app({"ENV": "production", "SECRET_KEY": "x" * 32, "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                          "SERVER_NAME": "fairlabel.example"})
+    assert derived.config["PUBLIC_URL"] == "https://fairlabel.example"
+    assert derived.config["SESSION_COOKIE_SECURE"] is True
 
 
 def test_wallet_login_creates_a_pseudonymous_annotator_then_logs_in_the_same_one(client, db):
@@ -102,7 +124,7 @@ def test_wallet_login_creates_a_pseudonymous_annotator_then_logs_in_the_same_one
     assert client.get("/wallet").status_code == 200  # the session is logged in
 
     # Its password is unusable: no password can log in to a wallet-only account.
-    from annotation.accounts import authenticate
+    from app.identity.accounts import authenticate
 
     with pytest.raises(InvalidCredentials):
         authenticate(user.username, user.password_hash)
@@ -113,15 +135,15 @@ def test_wallet_login_creates_a_pseudonymous_annotator_then_logs_in_the_same_one
     assert db.session.scalar(db.select(db.func.count(User.id))) == 1
 
 
-def test_a_nonce_works_once(client):
+def test_a_message_works_once(client):
     account = Account.create()
     body = signed(client, account)
     assert client.post("/api/siwe/login", json=body).status_code == 200
     replay = client.application.test_client().post("/api/siwe/login", json=body)
-    assert replay.status_code == 400 and error_code(replay) == "siwe_nonce_invalid"
+    assert replay.status_code == 400 and error_code(replay) == "siwe_message_unknown"
 
 
-def test_two_threads_racing_with_one_nonce_one_wins(app, client, db):
+def test_two_threads_racing_with_one_message_one_wins(app, client, db):
     account = Account.create()
     body = signed(client, account)
     db.session.rollback()  # this thread holds no transaction (SQLite: no write lock) during the race
@@ -142,19 +164,25 @@ def test_two_threads_racing_with_one_nonce_one_wins(app, client, db):
     assert db.session.scalar(db.select(db.func.count(User.id))) == 1
 
 
-def test_the_second_consumer_waits_for_the_first_and_then_fails(app, db):
-    """Deterministic interleaving: the first UPDATE holds the row (PostgreSQL) or the write lock
-    (SQLite) until it commits; the second, waiting, then finds the nonce used."""
+def test_the_second_sign_in_waits_for_the_first_and_then_fails(app, db):
+    """Deterministic interleaving: the first consuming UPDATE holds the row (PostgreSQL) or the
+    write lock (SQLite) until it commits; the second, waiting, then finds the message used."""
+    account = Account.create()
     now = utcnow()
-    nonce = issue_nonce("login", now=now).nonce
+    text = issue_message("login", account.address, origin=origin(), chain_id=CHAIN_ID, now=now).message
     db.session.commit()
-    assert consume_nonce_for("login", None, now=now)(nonce) is True  # not committed yet
-    outcome: list[bool] = []
+    signature = sign(account, text)
+    assert sign_in_with_wallet(text, signature, now=now).wallet_address == account.address  # not committed
+    outcome: list[str] = []
 
     def second():
         with app.app_context():
-            outcome.append(consume_nonce_for("login", None, now=now)(nonce))
-            db.session.commit()
+            try:
+                sign_in_with_wallet(text, signature, now=now)
+                outcome.append("signed in")
+            except SiweMessageUnknown:
+                outcome.append("refused")
+            db.session.rollback()
 
     thread = threading.Thread(target=second)
     thread.start()
@@ -162,62 +190,49 @@ def test_the_second_consumer_waits_for_the_first_and_then_fails(app, db):
     assert thread.is_alive(), "the second UPDATE should wait for the first transaction"
     db.session.commit()
     thread.join(timeout=30)
-    assert outcome == [False]
+    assert outcome == ["refused"]
 
 
-def test_expired_nonce_and_expired_message(app, db):
+def test_an_expired_message_is_refused(app, db):
     account = Account.create()
     t0 = utcnow()
-    nonce = issue_nonce("login", now=t0, seconds=60).nonce
+    text = issue_message("login", account.address, origin=origin(), chain_id=CHAIN_ID, now=t0,
+                         seconds=60).message
     db.session.commit()
-    # A message without its own expiration time: the nonce store's expiry still stops it.
-    text = build_message(domain=HOST, address=account.address, uri=f"http://{HOST}/login", chain_id=CHAIN_ID,
-                         nonce=nonce, issued_at=t0, scheme="http")
-    args = {"domain": HOST, "scheme": "http", "chain_id": CHAIN_ID}
-    with pytest.raises(SiweNonceInvalid):
-        sign_in_with_wallet(text, sign(account, text), now=t0 + dt.timedelta(seconds=61), **args)
-    # The message's own expiration (the server writes the nonce's) is checked too.
-    nonce = issue_nonce("login", now=t0, seconds=60).nonce
-    text = build_message(domain=HOST, address=account.address, uri=f"http://{HOST}/login", chain_id=CHAIN_ID,
-                         nonce=nonce, issued_at=t0, expiration_time=t0 + dt.timedelta(seconds=60), scheme="http")
-    with pytest.raises(SiweExpired):
-        sign_in_with_wallet(text, sign(account, text), now=t0 + dt.timedelta(seconds=61), **args)
-    user = sign_in_with_wallet(text, sign(account, text), now=t0 + dt.timedelta(seconds=59), **args)
+    with pytest.raises(SiweMessageUnknown):
+        sign_in_with_wallet(text, sign(account, text), now=t0 + dt.timedelta(seconds=61))
+    user = sign_in_with_wallet(text, sign(account, text), now=t0 + dt.timedelta(seconds=59))
     assert user.wallet_address == account.address
 
 
-@pytest.mark.parametrize(("field", "value", "code"), [
-    ("domain", "evil.example", "siwe_domain_mismatch"),
-    ("scheme", "https", "siwe_domain_mismatch"),
-    ("chain_id", 1, "siwe_chain_mismatch"),
-    ("uri", f"http://{HOST}/elsewhere", "siwe_uri_mismatch"),
+@pytest.mark.parametrize(("old", "new"), [
+    (f"http://{HOST} wants", f"http://evil.example wants"),
+    ("http://", "https://"),
+    (f"Chain ID: {CHAIN_ID}", "Chain ID: 1"),
+    (f"URI: http://{HOST}/login", f"URI: http://{HOST}/elsewhere"),
+    ("Sign in to Fairlabel.", "Sign in to Fairlabel!"),
 ])
-def test_wrong_origin_or_chain_is_a_4xx_and_leaves_the_nonce_unused(client, db, field, value, code):
+def test_any_change_to_the_issued_text_is_refused_and_leaves_it_usable(client, db, old, new):
     account = Account.create()
-    now = utcnow()
-    nonce = issue_nonce("login", now=now).nonce
-    db.session.commit()
-    fields = {"domain": HOST, "address": account.address, "uri": f"http://{HOST}/login", "chain_id": CHAIN_ID,
-              "nonce": nonce, "issued_at": now, "scheme": "http", field: value}
-    text = build_message(**fields)
+    body = signed(client, account)
+    text = body["message"].replace(old, new, 1)
+    assert text != body["message"]
     response = client.post("/api/siwe/login", json={"message": text, "signature": sign(account, text)})
-    assert response.status_code == 400 and error_code(response) == code
+    assert response.status_code == 400 and error_code(response) == "siwe_message_unknown"
     assert response.is_json and response.json["error"]["message"]
-    assert db.session.get(SiweNonce, nonce).used_at is None
-    good = build_message(**{**fields, field: {"domain": HOST, "scheme": "http", "chain_id": CHAIN_ID,
-                                              "uri": f"http://{HOST}/login"}[field]})
-    assert client.post("/api/siwe/login", json={"message": good, "signature": sign(account, good)}).status_code == 200
+    assert client.post("/api/siwe/login", json=body).status_code == 200
 
 
 def test_bad_requests_are_4xx_json(client):
     account = Account.create()
     cases = [
-        ("/api/siwe/message", {"address": "0x1234", "purpose": "login"}, 400, "invalid_input"),
-        ("/api/siwe/message", {"address": account.address, "purpose": "pay"}, 400, "invalid_input"),
+        ("/api/siwe/message", {"address": "0x1234", "purpose": "login"}, 400, "invalid_credentials"),
+        ("/api/siwe/message", {"address": account.address, "purpose": "pay"}, 400, "invalid_credentials"),
         ("/api/siwe/message", {"address": account.address, "purpose": "link"}, 401, "unauthorized"),
         ("/api/wallet/link", {"message": "x", "signature": "0x00"}, 401, "unauthorized"),
-        ("/api/siwe/login", {"message": "not a message", "signature": "0x00"}, 400, "invalid_siwe_message"),
-        ("/api/siwe/login", {}, 400, "invalid_input"),
+        ("/api/siwe/login", {"message": "not a message", "signature": "0x00"}, 400, "siwe_message_unknown"),
+        ("/api/siwe/login", {"message": "x" * 5000, "signature": "0x00"}, 400, "invalid_credentials"),
+        ("/api/siwe/login", {}, 400, "invalid_credentials"),
     ]
     for url, body, status, code in cases:
         response = client.post(url, json=body)
@@ -229,6 +244,10 @@ def test_bad_requests_are_4xx_json(client):
     body = signed(client, account)
     forged = client.post("/api/siwe/login", json={**body, "signature": sign(Account.create(), body["message"])})
     assert forged.status_code == 400 and error_code(forged) == "siwe_bad_signature"
+    malformed = client.post("/api/siwe/login", json={**body, "signature": "0x1234"})
+    assert malformed.status_code == 400 and error_code(malformed) == "siwe_bad_signature"
+    # The message survived the failed attempts and still works with the right signature.
+    assert client.post("/api/siwe/login", json=body).status_code == 200
 
 
 def test_link_a_wallet_to_a_password_account_then_log_in_with_it(make_user, login, app, db):
@@ -260,7 +279,7 @@ def test_a_wallet_linked_elsewhere_is_a_409(make_user, login, db):
     assert login(owner).post("/api/wallet/link", json=signed(login(owner), account, "link")).status_code == 200
     client = login(other)
     response = client.post("/api/wallet/link", json=signed(client, account, "link"))
-    assert response.status_code == 409 and error_code(response) == "conflict"
+    assert response.status_code == 409 and error_code(response) == "identity_conflict"
     db.session.expire_all()
     assert db.session.get(User, other.id).wallet_address is None
     # A wallet-only account holds its wallet too.
@@ -278,18 +297,18 @@ def test_changing_the_wallet_needs_a_fresh_signature_by_the_new_wallet(make_user
     assert client.post("/api/wallet/link", json=first).status_code == 200
 
     # Replaying the old signed message does nothing.
-    assert error_code(client.post("/api/wallet/link", json=first)) == "siwe_nonce_invalid"
+    assert error_code(client.post("/api/wallet/link", json=first)) == "siwe_message_unknown"
     # The old wallet cannot sign the new address in.
     text = get_message(client, new.address, "link")
     assert error_code(client.post("/api/wallet/link", json={"message": text, "signature": sign(old, text)})) \
         == "siwe_bad_signature"
-    # A login nonce is not a link nonce (the URI differs too; the nonce's purpose is checked first).
+    # A login message is not a link message.
     login_body = signed(client, new, "login")
     assert client.post("/api/wallet/link", json=login_body).status_code == 400
-    # A link nonce issued to another account does not work for this one.
+    # A link message issued to another account does not work for this one.
     strangers = signed(login(stranger), new, "link")
     response = client.post("/api/wallet/link", json=strangers)
-    assert response.status_code == 400 and error_code(response) == "siwe_nonce_invalid"
+    assert response.status_code == 400 and error_code(response) == "siwe_message_unknown"
     db.session.expire_all()
     assert db.session.get(User, user.id).wallet_address == old.address
 
@@ -306,8 +325,9 @@ def test_login_page_offers_wallet_sign_in(client):
 
 def test_purge_expired_nonces(db):
     now = utcnow()
-    issue_nonce("login", now=now - dt.timedelta(hours=1), seconds=60)
-    kept = issue_nonce("login", now=now, seconds=60).nonce
+    address = Account.create().address
+    issue_message("login", address, origin=origin(), chain_id=CHAIN_ID, now=now - dt.timedelta(hours=1), seconds=60)
+    kept = issue_message("login", address, origin=origin(), chain_id=CHAIN_ID, now=now, seconds=60).nonce
     db.session.commit()
     assert purge_expired_nonces(now) == 1
     db.session.commit()
@@ -340,7 +360,8 @@ def test_one_new_wallet_signing_in_twice_at_once_gets_one_account(app, client, d
 def test_cli_purges_expired_nonces(db, runner):
     from app.cli_chain import chain_group
 
-    issue_nonce("login", now=utcnow() - dt.timedelta(hours=1), seconds=60)
+    issue_message("login", Account.create().address, origin=origin(), chain_id=CHAIN_ID,
+                  now=utcnow() - dt.timedelta(hours=1), seconds=60)
     db.session.commit()
     result = runner.invoke(chain_group, ["nonces", "purge"])
     assert result.exit_code == 0 and "Deleted 1 expired nonce(s)." in result.output
