@@ -14,11 +14,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from annotation.errors import Conflict, InvalidUpload
-from annotation.jobs import job_spec, require_manager
+from annotation.jobs import job_spec, require_owner
 from annotation.label_config import LabelSpec
 from annotation.media import check_media, media_kind, store_media
 from annotation.models import Item, Job, JobStatus
-from annotation.signals import slots_opened
 from app.extensions import db
 from app.identity.models import User
 
@@ -49,7 +48,7 @@ def import_upload(
     limits: UploadLimits = UploadLimits(),
 ) -> list[Item]:
     """Add the items in `files` to `job`; all or nothing. Returns the new items."""
-    require_manager(user, job)
+    require_owner(user, job)
     if job.status is JobStatus.CLOSED:
         raise Conflict("This job is closed: it takes no more items.")
     files = [f for f in files if f.filename or f.data]
@@ -85,8 +84,6 @@ def import_upload(
     job.n_items = Job.n_items + len(items)  # in SQL, so concurrent uploads both count
     db.session.flush()
     db.session.refresh(job, ["n_items"])
-    if job.status in (JobStatus.PUBLISHED, JobStatus.PAUSED):
-        slots_opened.send(job, slots=job.overlap * len(items))
     return items
 
 

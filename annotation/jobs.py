@@ -13,7 +13,6 @@ from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from annotation.label_config import LabelSpec, parse_label_config
 from annotation.levels import LEVEL_NAMES
 from annotation.models import Answer, Item, Job, JobStatus
-from annotation.signals import job_closed, job_resuming, job_terms_set, slots_opened
 from app.extensions import db, utcnow
 from app.identity.models import User
 from consensus import AGGREGATORS
@@ -78,7 +77,6 @@ def create_job(
     )
     db.session.add(job)
     db.session.flush()
-    job_terms_set.send(job, stage="create")
     return job
 
 
@@ -123,8 +121,23 @@ def open_slots(job: Job) -> int:
     return job.overlap * job.n_items - int(answered or 0)
 
 
+def lock_job(job: Job, *, exclusive: bool) -> Job:
+    """Lock the job's row for the rest of the transaction and re-read it.
+
+    `exclusive=False` (FOR KEY SHARE) is what taking an answer holds: many at once, and
+    compatible with ordinary updates of the row. `exclusive=True` (FOR UPDATE) is what closing
+    holds: it waits for every answer in flight to commit and makes later ones wait, then see the
+    job closed — so no answer can be stored after a close has decided the job's answers, and two
+    closes cannot run at once. SQLite serializes every writing transaction instead.
+    """
+    query = db.select(Job).where(Job.id == job.id).execution_options(populate_existing=True)
+    query = query.with_for_update() if exclusive else query.with_for_update(key_share=True, read=True)
+    return db.session.scalar(query)
+
+
 def publish_job(user: User, job: Job) -> Job:
-    require_manager(user, job)
+    """Draft → published (the operation reserves the money first)."""
+    require_owner(user, job)
     if job.status is not JobStatus.DRAFT:
         raise Conflict(f"Only a draft can be published; this job is {job.status.value}.")
     if job.n_items == 0:
@@ -132,8 +145,6 @@ def publish_job(user: User, job: Job) -> Job:
     job.status = JobStatus.PUBLISHED
     job.published_at = utcnow()
     db.session.flush()
-    job_terms_set.send(job, stage="publish")
-    slots_opened.send(job, slots=open_slots(job))
     return job
 
 
@@ -142,39 +153,46 @@ def pause_job(user: User, job: Job) -> Job:
     if job.status is not JobStatus.PUBLISHED:
         raise Conflict(f"Only a published job can be paused; this job is {job.status.value}.")
     job.status = JobStatus.PAUSED
+    db.session.flush()
     return job
 
 
 def resume_job(user: User, job: Job) -> Job:
-    require_manager(user, job)
+    """Paused → published (the operation checks the budget first)."""
+    require_owner(user, job)
     if job.status is not JobStatus.PAUSED:
         raise Conflict(f"Only a paused job can be resumed; this job is {job.status.value}.")
-    job_resuming.send(job)
     job.status = JobStatus.PUBLISHED
+    db.session.flush()
     return job
 
 
 def close_job(user: User, job: Job) -> Job:
-    """Close for good: no more tasks are served; answers already submitted are still scored."""
+    """Mark the job closed for good, under its exclusive lock (the operation then decides every
+    answer submitted and settles the money). A second close gets Conflict."""
     require_manager(user, job)
+    job = lock_job(job, exclusive=True)
     if job.status is JobStatus.CLOSED:
         raise Conflict("This job is already closed.")
-    from annotation.results import finalize_job  # results reads jobs; import here, not at the top
-
-    was_funded = job.status is not JobStatus.DRAFT
     job.status = JobStatus.CLOSED
     job.closed_at = utcnow()
     db.session.flush()
-    finalize_job(job, now=job.closed_at)
-    if was_funded:
-        job_closed.send(job)
     return job
 
 
 def require_manager(user: User, job: Job) -> None:
-    """Only the job's owner or an admin may change it or see its results (others get NotFound)."""
+    """Only the job's owner or an admin may see its results, pause or close it (others get
+    NotFound, so ids leak nothing)."""
     if not (user.is_admin or job.owner_id == user.id):
         raise NotFound(f"Job {job.id} not found.")
+
+
+def require_owner(user: User, job: Job) -> None:
+    """What spends the owner's money (publishing, resuming, adding items, bonuses, disputes) is
+    theirs alone: an admin may moderate a job but never spend from it."""
+    require_manager(user, job)
+    if job.owner_id != user.id:
+        raise PermissionDenied("Only the job's owner can do this: it moves the owner's money.")
 
 
 @dataclass(frozen=True)

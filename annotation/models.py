@@ -151,13 +151,58 @@ class Answer(db.Model):
     result: Mapped[list[Any]]
     # The choices per control, as compared by consensus: {control name: [sorted choices]}.
     choices: Mapped[dict[str, Any]]
-    active_ms: Mapped[int]  # time the page was in use, measured by the browser, capped by the lease
-    elapsed_ms: Mapped[int]  # served → submitted, measured by the server
+    # Time spent on the task as the server measures it (served → submitted), with an idle gap
+    # capped at MAX_ACTIVE_MS_PER_ANSWER; the pay floor is measured on it.
+    active_ms: Mapped[int]
+    elapsed_ms: Mapped[int]  # served → submitted, uncapped
     submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     status: Mapped[AnswerStatus] = mapped_column(value_enum(AnswerStatus), default=AnswerStatus.PENDING)
     decided_at: Mapped[dt.datetime | None]
     reject_reason: Mapped[str | None] = mapped_column(Text)
+    # The decision that accepted or rejected this answer (None while pending), and what later
+    # overruled it, if anything did ("dispute": a requester's dispute was upheld).
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
+    overruled_by: Mapped[str | None] = mapped_column(String(16))
 
     item: Mapped[Item] = relationship()
     worker: Mapped[User] = relationship()
     job: Mapped[Job] = relationship()
+
+
+class WorkerModel(db.Model):
+    """A version of a job's fitted worker models, one frozen model per control.
+
+    Items are decided from a stored version, never from a process's memory, so every process
+    and every replay reaches the same decision. `state` holds each control's
+    `consensus.FrozenModel` bytes; `meta` each control's classes and worker ids in code order,
+    and the fit's inputs (`item_ids`, answers up to `through_answer_id`) so a replay can refit
+    and check the version itself.
+    """
+
+    __table_args__ = (UniqueConstraint("job_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    method: Mapped[str] = mapped_column(String(32))
+    meta: Mapped[dict[str, Any]]
+    state: Mapped[dict[str, Any]]  # {control: base64 of FrozenModel.to_bytes()}
+    item_ids: Mapped[list[Any]]
+    through_answer_id: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Decision(db.Model):
+    """How one item was decided: for each control the model version, the posterior it gave
+    (or the gold answer) and which answers it accepted. What was paid follows from this."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), index=True)
+    # None for decisions that need no fitted workers (majority vote, gold items).
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("worker_model.id"), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    # {control: {"basis": "model"|"votes"|"gold", "classes": [...], "posterior": [...],
+    #            "label": [...], "confidence": float, "accepted": [class keys]}}
+    outcome: Mapped[dict[str, Any]]
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -18,8 +18,9 @@ from typing import Any
 
 from sqlalchemy import exists, func, update
 
-from annotation.errors import Conflict, InvalidAnswer, LeaseExpired, NotFound, PermissionDenied
-from annotation.jobs import job_spec
+from annotation.decisions import decide_items
+from annotation.errors import Conflict, LeaseExpired, NotFound, PermissionDenied
+from annotation.jobs import job_spec, lock_job
 from annotation.label_config import normalize_answer
 from annotation.levels import LEVELS, level_rank, meets_level
 from annotation.models import (
@@ -31,13 +32,21 @@ from annotation.models import (
     Job,
     JobStatus,
 )
-from annotation.results import decide_items
 from app.extensions import db, utcnow
 from app.identity.models import User
 
 MAX_PICK_ATTEMPTS = 8
 BUSY_WAIT_SECONDS = 2.0  # longest wait for items that are only busy with answers in flight
 BUSY_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A stored answer, and the answers its item's decision accepted or rejected (if the answer
+    completed the item), for the caller to settle."""
+
+    answer: Answer
+    decided: list[Answer]
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = Sched
         raise PermissionDenied("Only annotators can take tasks.")
     if job.status is not JobStatus.PUBLISHED:
         raise Conflict(f"This job is {job.status.value}; it serves no tasks now.")
+    if job.owner_id == worker.id:
+        raise PermissionDenied("Nobody answers their own job's tasks.")
     held = db.session.scalar(
         db.select(Assignment).where(
             Assignment.worker_id == worker.id, Assignment.job_id == job.id,
@@ -143,22 +154,26 @@ def get_assignment_for(worker: User, assignment_id: int, *, lock: bool = False) 
     return assignment
 
 
-def submit_answer(worker: User, assignment_id: int, result: Any, *, active_ms: Any = None,
+def submit_answer(worker: User, assignment_id: int, result: Any, *,
                   settings: SchedulerSettings = SchedulerSettings(),
-                  now: dt.datetime | None = None) -> Answer:
-    """Store `worker`'s answer (Label Studio result JSON); score the item once it is complete.
+                  now: dt.datetime | None = None) -> Submission:
+    """Store `worker`'s answer (Label Studio result JSON); decide the item once it is complete.
 
-    Re-sending the same answer for an already submitted task returns the stored answer, so a
-    retry after a dropped connection is harmless.
+    The job's row is locked (shared) first, then the task's: a close (which locks the job
+    exclusively) either sees this answer committed and decides it, or this waits and finds the job
+    closed — an answer is never stored after the close that should have decided it. Re-sending
+    the same answer for an already submitted task returns the stored answer (nothing decided
+    again), so a retry after a dropped connection is harmless.
     """
     now = now or utcnow()
+    assignment = get_assignment_for(worker, assignment_id)
+    job = lock_job(db.session.get(Job, assignment.job_id), exclusive=False)
     assignment = get_assignment_for(worker, assignment_id, lock=True)
-    job = db.session.get(Job, assignment.job_id)
     choices = normalize_answer(job_spec(job), result)
     if assignment.status is AssignmentStatus.SUBMITTED:
         previous = db.session.scalar(db.select(Answer).where(Answer.assignment_id == assignment.id))
         if previous is not None and previous.choices == choices:
-            return previous
+            return Submission(previous, [])
         raise Conflict("This task was already answered.")
     if assignment.status is AssignmentStatus.SKIPPED:
         raise Conflict("This task was skipped; it cannot be answered now.")
@@ -170,7 +185,7 @@ def submit_answer(worker: User, assignment_id: int, result: Any, *, active_ms: A
     answer = Answer(
         assignment_id=assignment.id, item_id=assignment.item_id, job_id=job.id,
         worker_id=worker.id, result=result, choices=choices,
-        active_ms=_clamp_active_ms(active_ms, elapsed_ms, settings.max_active_ms),
+        active_ms=min(elapsed_ms, settings.max_active_ms),
         elapsed_ms=elapsed_ms, submitted_at=now,
     )
     assignment.status = AssignmentStatus.SUBMITTED
@@ -183,10 +198,11 @@ def submit_answer(worker: User, assignment_id: int, result: Any, *, active_ms: A
         .execution_options(synchronize_session=False)
     ).scalar_one()
     db.session.flush()
+    decided: list[Answer] = []
     if n_answers >= job.overlap:
         item = db.session.get(Item, assignment.item_id, populate_existing=True)
-        decide_items(job, [item], now=now)
-    return answer
+        decided = decide_items(job, [item], now=now)
+    return Submission(answer, decided)
 
 
 def skip_task(worker: User, assignment_id: int, *, now: dt.datetime | None = None) -> Assignment:
@@ -216,18 +232,6 @@ def _retake_slot(assignment: Assignment, job: Job) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     return taken == 1
-
-
-def _clamp_active_ms(active_ms: Any, elapsed_ms: int, cap_ms: int) -> int:
-    """Active time as the server measured it (served → submitted), with an idle gap capped.
-
-    Pay depends on it (the hourly floor), so the browser's own figure is checked for shape but
-    not trusted: a client can neither inflate nor shrink what a job is measured to pay.
-    """
-    if active_ms is not None and (
-            isinstance(active_ms, bool) or not isinstance(active_ms, (int, float)) or active_ms < 0):
-        raise InvalidAnswer("active_ms must be a non-negative number of milliseconds.")
-    return min(elapsed_ms, cap_ms)
 
 
 def worker_answer_counts(worker: User) -> dict[AnswerStatus, int]:

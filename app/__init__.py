@@ -48,7 +48,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "web.login"
     login_manager.login_message = "Please log in to continue."
 
-    import rewards  # noqa: F401  (connects settlement to annotation's signals)
     from app.identity.accounts import configure_password_hashing
     from app.web.auth import load_session_user
 

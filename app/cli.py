@@ -54,6 +54,26 @@ def export_command(job_id: int, fmt: str, out: str | None, manifest_path: str | 
         sys.stdout.write(body)
 
 
+@annotation_cli.command("replay-decisions")
+@click.option("--job", "job_id", type=click.IntRange(min=1), default=None, help="Only this job.")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="Also refit every stored worker-model version from its recorded inputs.")
+def replay_decisions_command(job_id: int | None, refit: bool) -> None:
+    """Re-derive every decision from the database and report any difference (exit 1)."""
+    from annotation.decisions import replay_decisions
+
+    report = replay_decisions(job_id, refit=refit)
+    db.session.rollback()
+    click.echo(f"{report.n_decisions} decisions, {report.n_answers} answers, {report.n_models} model "
+               f"versions{' refitted' if refit else ''}; {len(report.differences)} differences.")
+    if report.n_unrecorded:
+        click.echo(f"{report.n_unrecorded} items were decided before decisions were recorded (not replayable).")
+    for difference in report.differences:
+        click.echo(f"job {difference.job_id} {difference.what}: {difference.problem}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
 @users_cli.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)

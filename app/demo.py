@@ -13,12 +13,13 @@ import numpy as np
 from flask import current_app
 from PIL import Image, ImageDraw
 
-from annotation.imports import UploadedFile, import_upload
-from annotation.jobs import create_job, publish_job
+from annotation.imports import UploadedFile
 from app.extensions import db, utcnow
 from app.identity.accounts import create_user
 from app.identity.models import User
-from rewards.settlement import credit_requester
+from app.operations.jobs import add_items as import_upload
+from app.operations.jobs import create_job, publish_job
+from rewards.funding import credit_requester
 
 DEMO_PASSWORD = "fairlabel-demo"
 DEMO_USERS = [("requester", "requester"), ("ann", "annotator"), ("bob", "annotator"),

@@ -84,7 +84,8 @@ def prepare(url: str, n_jobs: int, decisions_per_job: int) -> list[list[tuple[in
     )
     from app.extensions import db, utcnow
     from app.identity.models import Role, User
-    from rewards.settlement import credit_requester, fund_job, publish_cost
+    from rewards.escrow import fund_job, publish_cost
+    from rewards.funding import credit_requester
 
     app = make_app(url)
     with app.app_context():
@@ -140,7 +141,7 @@ def writer(url: str, decisions: list[tuple[int, list[int]]], barrier, out, per_t
     answers, as when many items are decided at once), timing each transaction."""
     from annotation.models import Answer, Job
     from app.extensions import db
-    from rewards.settlement import pay_answers
+    from rewards.earnings import pay_answers
 
     app = make_app(url, pool=1)
     latencies, errors = [], []

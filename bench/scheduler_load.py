@@ -89,12 +89,13 @@ def seed(env: dict[str, str], *, n_items: int, overlap: int, reward: int, aggreg
     sys.path.insert(0, str(REPO))
     from argon2 import PasswordHasher
 
-    from annotation.imports import UploadedFile, import_upload
-    from annotation.jobs import create_job, publish_job
+    from annotation.imports import UploadedFile
     from app import create_app
     from app.extensions import db
     from app.identity.accounts import create_user
     from app.identity.models import Role, User
+    from app.operations.jobs import add_items as import_upload
+    from app.operations.jobs import create_job, publish_job
 
     app = create_app()
     with app.app_context():

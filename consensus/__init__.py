@@ -15,6 +15,7 @@ from .auto import Auto
 from .dawid_skene import DawidSkene
 from .encoding import EncodedAnswers, encode_answers
 from .errors import ConsensusError, InvalidAnswers, NotFittedError
+from .frozen import FrozenModel
 from .glad import GLAD
 from .ibcc import IBCC
 from .incremental import update_posterior
@@ -42,6 +43,7 @@ __all__ = [
     "ConsensusError",
     "DawidSkene",
     "EncodedAnswers",
+    "FrozenModel",
     "GLAD",
     "IBCC",
     "InvalidAnswers",

@@ -1,2 +1,2 @@
-"""Ledger, settlement and payouts. Importing it connects settlement to annotation's signals."""
-from rewards import settlement as settlement  # noqa: F401  (connects the signal handlers)
+"""Money: the ledger, escrow and the pay floor, earnings and holds, bonuses, disputes, deposits,
+payouts and the chain. Services here are called explicitly by app/operations; nothing listens."""

@@ -42,9 +42,9 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db, utcnow
 from app.identity.models import User
 from rewards.errors import RewardsConflict, RewardsNotFound
+from rewards.funding import credit_deposit
 from rewards.models import ChainDeposit
 from rewards.onchain import ChainHandle
-from rewards.settlement import credit_deposit
 
 __all__ = [
     "DEFAULT_CHUNK_BLOCKS",

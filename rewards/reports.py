@@ -19,9 +19,9 @@ from annotation.models import Answer, AnswerStatus, Job
 from app.extensions import db, utcnow
 from app.identity.models import User
 from rewards.accounts import requester_balance, worker_ref
+from rewards.bonuses import bonus_transfer_key
 from rewards.models import Hold, HoldStatus, LedgerAccount, LedgerEntry, LedgerTransfer
 from rewards.policy import PayPolicy, current_policy
-from rewards.settlement import bonus_transfer_key
 
 # --- What a job cost ------------------------------------------------------------------------------
 

@@ -148,8 +148,9 @@ def make_job(db, make_user, app) -> Callable[..., Any]:
     with exactly what publishing reserves unless `fund=False`."""
     import json
 
-    from annotation.imports import UploadedFile, import_upload
-    from annotation.jobs import create_job, publish_job
+    from annotation.imports import UploadedFile
+    from app.operations.jobs import add_items as import_upload
+    from app.operations.jobs import create_job, publish_job
 
     def make(owner=None, *, n_items: int = 3, publish: bool = True, rows: list[dict] | None = None,
              fund: bool = True, **overrides):
@@ -163,7 +164,8 @@ def make_job(db, make_user, app) -> Callable[..., Any]:
             import_upload(owner, job, [UploadedFile("rows.jsonl", body)], media_root=app.config["MEDIA_ROOT"])
         if publish:
             if fund:  # exactly what publishing reserves
-                from rewards.settlement import credit_requester, publish_cost
+                from rewards.escrow import publish_cost
+                from rewards.funding import credit_requester
 
                 cost = publish_cost(job)
                 if cost:
@@ -198,8 +200,9 @@ def answer_item(db, job, workers, labels, *, seconds: int = 30, start=None) -> l
     time each (served at `start`), committing after each answer as a request would."""
     import datetime as dt
 
-    from annotation.tasks import next_task_for, submit_answer
+    from annotation.tasks import next_task_for
     from app.extensions import utcnow
+    from app.operations.tasks import submit_answer
 
     start = start or utcnow()
     answers = []

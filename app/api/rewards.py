@@ -16,10 +16,11 @@ from annotation.models import Answer
 from app.api import api
 from app.extensions import db
 from rewards.accounts import requester_balance, worker_balances
+from rewards.bonuses import pay_bonus
+from rewards.disputes import dispute_answer
 from rewards.errors import InvalidAmount
 from rewards.policy import current_policy
 from rewards.reports import bonus_transfer, job_spend
-from rewards.settlement import dispute_answer, pay_bonus
 
 
 def _requester():

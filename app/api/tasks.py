@@ -9,9 +9,10 @@ from flask_login import current_user, login_required
 from annotation.errors import InvalidAnswer, PermissionDenied
 from annotation.jobs import get_job_for
 from annotation.models import Answer, Assignment
-from annotation.tasks import SchedulerSettings, next_task_for, skip_task, submit_answer
 from app.api import api
 from app.extensions import db
+from app.operations import tasks as work
+from app.operations.tasks import SchedulerSettings
 
 
 def _settings() -> SchedulerSettings:
@@ -43,7 +44,7 @@ def task_json(assignment: Assignment) -> dict[str, Any]:
 def next_task(job_id: int):
     worker = _annotator()
     job = get_job_for(worker, job_id)
-    assignment = next_task_for(worker, job, settings=_settings())
+    assignment = work.next_task(worker, job, settings=_settings())
     db.session.commit()
     if assignment is None:
         return {"task": None, "message": "No more tasks for you in this job. Thank you!"}
@@ -53,7 +54,7 @@ def next_task(job_id: int):
 def _json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InvalidAnswer("Send a JSON object: {\"result\": [...], \"active_ms\": 1234}.")
+        raise InvalidAnswer("Send a JSON object: {\"result\": [...]}.")
     return body
 
 
@@ -63,8 +64,7 @@ def answer(assignment_id: int):
     body = _json_body()
     if "result" not in body:
         raise InvalidAnswer("The answer has no `result`.")
-    stored: Answer = submit_answer(_annotator(), assignment_id, body["result"],
-                                   active_ms=body.get("active_ms"), settings=_settings())
+    stored: Answer = work.submit_answer(_annotator(), assignment_id, body["result"], settings=_settings())
     db.session.commit()
     return {"answer": {"id": stored.id, "status": stored.status.value, "active_ms": stored.active_ms}}
 
@@ -72,6 +72,6 @@ def answer(assignment_id: int):
 @api.post("/tasks/<int:assignment_id>/skip")
 @login_required
 def skip(assignment_id: int):
-    skipped = skip_task(_annotator(), assignment_id)
+    skipped = work.skip_task(_annotator(), assignment_id)
     db.session.commit()
     return {"task": {"id": skipped.id, "status": skipped.status.value}}

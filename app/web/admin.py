@@ -11,8 +11,8 @@ from annotation.models import Answer
 from app.extensions import db
 from app.web import web
 from app.web.forms import ActionForm
+from rewards.disputes import resolve_dispute
 from rewards.reports import open_disputes
-from rewards.settlement import resolve_dispute
 
 
 def admin_required(view):

@@ -9,11 +9,10 @@ from flask_login import current_user, login_required
 from annotation.jobs import get_job_for, hourly_rate, job_spec, list_open_jobs, render_instructions
 from annotation.levels import LEVELS, level_of, level_rank
 from annotation.models import JobStatus
-from app.extensions import db
 from app.web import web
+from rewards.earnings import answer_history, earnings_of
 from rewards.policy import current_policy
 from rewards.reports import worker_earnings_series, worker_effective_hourly
-from rewards.settlement import answer_history, earnings_of, release_holds
 
 
 def annotator_required(view):
@@ -53,9 +52,6 @@ def label(job_id: int):
 @web.get("/me")
 @annotator_required
 def earnings():
-    # Earnings whose hold ended become available now, not at the next batch run.
-    if release_holds(worker_id=current_user.id):
-        db.session.commit()
     series = worker_earnings_series(current_user, days=30)
     chart = {"labels": [day.date.isoformat() for day in series],
              "earned": [day.earned for day in series],

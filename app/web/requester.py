@@ -10,35 +10,31 @@ from flask_login import current_user, login_required
 
 from annotation.errors import AnnotationError, InvalidInput, NotFound
 from annotation.exports import export_job
-from annotation.imports import UploadedFile, UploadLimits, import_upload
+from annotation.imports import UploadedFile, UploadLimits
 from annotation.jobs import (
-    close_job,
-    create_job,
     get_job_for,
     hourly_rate,
     job_progress,
     job_spec,
     list_jobs_for,
-    pause_job,
-    publish_job,
     render_instructions,
     results_page,
-    resume_job,
 )
 from annotation.levels import LEVELS, level_rank
 from annotation.models import Answer
 from annotation.results import job_worker_quality, recompute_job
 from app.errors import status_for
 from app.extensions import db, utcnow
+from app.operations import jobs as lifecycle
 from app.web import web
 from app.web.forms import ActionForm, BonusForm, DisputeForm, JobForm, UploadForm
 from rewards.accounts import escrow_balance, requester_balance
+from rewards.bonuses import pay_bonus
+from rewards.disputes import dispute_answer
 from rewards.errors import RewardsError
+from rewards.escrow import budget_for, escrow_needs, publish_cost
 from rewards.policy import current_policy
 from rewards.reports import job_answers, job_spend, requester_spend
-from rewards.settlement import budget_for, dispute_answer, escrow_needs, pay_bonus, publish_cost
-
-ACTIONS = {"publish": publish_job, "pause": pause_job, "resume": resume_job, "close": close_job}
 
 
 def requester_required(view):
@@ -66,7 +62,7 @@ def new_job():
     form = JobForm()
     if form.validate_on_submit():
         try:
-            job = create_job(
+            job = lifecycle.create_job(
                 current_user, title=form.title.data, instructions=form.instructions.data or "",
                 label_config=form.label_config.data, reward=form.reward.data,
                 overlap=form.overlap.data, seconds_per_task=form.seconds_per_task.data,
@@ -148,7 +144,7 @@ def upload_items(job_id: int):
     files = [UploadedFile(f.filename or "", f.read()) for f in request.files.getlist(form.files.name)]
     config = current_app.config
     try:
-        items = import_upload(
+        items = lifecycle.add_items(
             current_user, job, files, media_root=config["MEDIA_ROOT"],
             limits=UploadLimits(config["MAX_ITEMS_PER_UPLOAD"], config["MAX_ZIP_MEMBERS"],
                                 config["MAX_ZIP_UNCOMPRESSED_BYTES"]),
@@ -170,7 +166,7 @@ def job_action(job_id: int, action: str):
     if action == "recompute":  # labels and confidences refresh; decisions already paid stand
         message = f"Consensus recomputed with {job.aggregation} for {recompute_job(job)} items."
     else:
-        ACTIONS[action](current_user, job)
+        lifecycle.LIFECYCLE[action](current_user, job)
         message = f"Job {job.status.value}."
     db.session.commit()
     flash(message, "success")

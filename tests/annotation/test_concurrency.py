@@ -22,8 +22,9 @@ import pytest
 
 from annotation.errors import LeaseExpired
 from annotation.models import Answer, AnswerStatus, Assignment, AssignmentStatus, Item, Job
-from annotation.tasks import SchedulerSettings, next_task_for, submit_answer
+from annotation.tasks import SchedulerSettings, next_task_for
 from app.identity.models import User
+from app.operations.tasks import submit_answer
 from rewards.accounts import pending_account
 from rewards.ledger import balance_of, recomputed_balances
 from rewards.models import LedgerTransfer
@@ -74,7 +75,7 @@ def _work_through_services(app, db, barrier: threading.Barrier, index: int, out:
                     break
                 item_id = assignment.item_id
                 answer = submit_answer(worker, assignment.id,
-                                       choices_result(label_for(index, item_id)), active_ms=1000)
+                                       choices_result(label_for(index, item_id)))
                 db.session.commit()
                 out.answers.append((answer.id, item_id))
             except Exception:  # reported by the main thread, which owns the assertions

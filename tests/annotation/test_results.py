@@ -1,8 +1,9 @@
 """Consensus decisions: majority vote, ties, gold, reasons, closing early."""
-from annotation.jobs import close_job
 from annotation.models import Answer, AnswerStatus, Item
 from annotation.results import recompute_job
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
+from app.operations.jobs import close_job
+from app.operations.tasks import submit_answer
 
 from conftest import choices_result
 
@@ -127,7 +128,7 @@ def test_unknown_aggregation_is_refused(make_user):
     import pytest
 
     from annotation.errors import InvalidInput
-    from annotation.jobs import create_job
+    from app.operations.jobs import create_job
 
     from conftest import TEXT_CONFIG
 
@@ -136,12 +137,10 @@ def test_unknown_aggregation_is_refused(make_user):
                    aggregation="best")
 
 
-def test_single_items_reuse_the_jobs_worker_models_between_refits(db, make_user, make_job, monkeypatch):
-    import annotation.results as results
+def test_items_are_decided_from_a_stored_worker_model_version(db, make_user, make_job):
+    from annotation.decisions import replay_decisions
+    from annotation.models import Decision, WorkerModel
 
-    fits = []
-    real_fit_all = results._fit_all
-    monkeypatch.setattr(results, "_fit_all", lambda job, ids: fits.append(ids) or real_fit_all(job, ids))
     truth = {f"sentence {i}": ["positive", "negative"][i % 2] for i in range(12)}
     job = make_job(rows=[{"text": t} for t in truth], overlap=3)
     workers = [make_user() for _ in range(3)]
@@ -149,6 +148,14 @@ def test_single_items_reuse_the_jobs_worker_models_between_refits(db, make_user,
     _answer_everything(db, job, {w: truth.get for w in workers})
     items = db.session.scalars(db.select(Item).where(Item.job_id == job.id)).all()
     assert all(i.consensus == {"sentiment": [truth[i.data["text"]]]} for i in items)
-    # one fit for the first completed item, one whole-job refresh when the last completed;
-    # the ten items in between were decided from the cached worker models
-    assert len(fits) == 2 and fits[-1] is None
+    versions = db.session.scalars(db.select(WorkerModel).where(WorkerModel.job_id == job.id)
+                                  .order_by(WorkerModel.version)).all()
+    # One fit for the first completed item; the eleven after it were decided from that stored
+    # version (all three workers known, fewer than REFIT_EVERY decisions).
+    assert [len(v.item_ids) for v in versions] == [1]
+    decisions = db.session.scalars(db.select(Decision).where(Decision.job_id == job.id)).all()
+    assert len(decisions) == 12 and {d.model_id for d in decisions} == {versions[0].id}
+    assert all(a.decision_id is not None for a in db.session.scalars(db.select(Answer)))
+    report = replay_decisions(job.id)
+    assert report.ok, report.differences
+    assert (report.n_models, report.n_decisions, report.n_answers) == (1, 12, 36)

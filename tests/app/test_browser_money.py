@@ -54,8 +54,10 @@ def check_chart(page, canvas_id: str, screenshot: Path) -> None:
 def seed(app, make_user, make_job) -> tuple[str, str, int, list[int]]:
     """A requester whose job has accepted answers and a bonus; one of its annotators; the job
     and the other annotator's answers."""
-    from annotation.tasks import next_task_for, submit_answer
-    from rewards.settlement import credit_requester, pay_bonus
+    from annotation.tasks import next_task_for
+    from app.operations.tasks import submit_answer
+    from rewards.bonuses import pay_bonus
+    from rewards.funding import credit_requester
 
     owner = make_user("requester", username="req_money")
     job = make_job(owner, n_items=2, overlap=2, reward=10)

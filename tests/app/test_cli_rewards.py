@@ -1,7 +1,8 @@
 """`flask rewards balance|statement|reconcile|release` as an operator would run them."""
 import datetime as dt
 
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
+from app.operations.tasks import submit_answer
 from rewards.models import LedgerAccount
 
 from conftest import choices_result

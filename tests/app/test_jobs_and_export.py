@@ -4,9 +4,10 @@ import io
 import json
 
 from annotation.models import Job, JobStatus
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
 from app.identity.models import User
-from rewards.settlement import credit_requester
+from app.operations.tasks import submit_answer
+from rewards.funding import credit_requester
 
 from conftest import TEXT_CONFIG, choices_result
 
@@ -62,7 +63,7 @@ def _finished_job(db, make_user, make_job):
         for w, worker in enumerate(workers):
             assignment = next_task_for(worker, job)
             index = int(assignment.item.data["text"].split()[-1])
-            submit_answer(worker, assignment.id, choices_result(plan[index][w]), active_ms=1500)
+            submit_answer(worker, assignment.id, choices_result(plan[index][w]))
             db.session.commit()
     return job, workers
 

@@ -6,9 +6,9 @@ import re
 import pytest
 
 from annotation.models import Answer, AnswerStatus, Job
+from rewards.funding import credit_requester
 from rewards.ledger import balance_of
 from rewards.models import Hold, HoldStatus, LedgerTransfer
-from rewards.settlement import credit_requester
 
 from conftest import TEXT_CONFIG, answer_item
 
@@ -186,16 +186,25 @@ def test_the_spending_page_has_a_row_per_job_and_chart_data(db, worked, login, m
     assert 'href="/spending"' in login(owner).get("/jobs").get_data(as_text=True)
 
 
-def test_me_releases_due_earnings_and_shows_level_rate_and_chart(db, app, make_user, make_job, login):
+def test_me_shows_level_rate_and_chart_and_a_get_writes_nothing(db, app, make_user, make_job, login):
+    """Issue #9 §2: `GET /me` released holds (a write on a GET); the worker releases them."""
     app.config["PAYOUT_HOLD_SECONDS"] = 0  # earnings are due at once
     owner, worker = make_user("requester"), make_user()
     job = make_job(owner, n_items=2, overlap=1, reward=10)
     answer_item(db, job, [worker], ["positive"], seconds=20)
     answer_item(db, job, [worker], ["positive"], seconds=40)
     assert pending(worker) == 20
-    response = login(worker).get("/me")
+    client = login(worker)
+    client.get("/me")
+    db.session.rollback()
+    assert pending(worker) == 20 and balance_of(f"FLT:worker:{worker.id}:available") == 0
+    from rewards.holds import release_holds
+
+    assert release_holds() == 2  # what the payout worker does each cycle
+    db.session.commit()
+    response = client.get("/me")
     page = text(response)
-    assert balance_of(f"FLT:worker:{worker.id}:available") == 20  # released by the page, committed
+    assert balance_of(f"FLT:worker:{worker.id}:available") == 20
     assert "20 FLT available to pay out" in page and "0 FLT pending" in page and "20 FLT earned in all" in page
     assert "Newcomer your level" in page and "Contributor: 48 more accepted answers" in page
     # 20 FLT over 60 s of active time = 1200 FLT/h = 12.00 USD/h, at the floor

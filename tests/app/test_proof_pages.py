@@ -1,7 +1,8 @@
 """An annotator's contributions on chain: listed, downloadable as proofs, private to them."""
 from eth_account import Account
 
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
+from app.operations.tasks import submit_answer
 from app.worker import run_cycle
 from rewards.payouts import verify_contribution_proof
 

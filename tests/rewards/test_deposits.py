@@ -23,9 +23,9 @@ from rewards.deposits import (
     scan_deposits,
     unmatched_deposits,
 )
+from rewards.funding import credit_deposit
 from rewards.models import ChainDeposit
 from rewards.onchain import chain_for
-from rewards.settlement import credit_deposit
 
 CONFIRMATIONS = 3
 

@@ -1,8 +1,9 @@
 """The integer double-entry ledger and the money that follows the work."""
 import pytest
 
-from annotation.jobs import close_job
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
+from app.operations.jobs import close_job
+from app.operations.tasks import submit_answer
 from rewards.errors import InsufficientFunds, TransferConflict, UnbalancedTransfer
 from rewards.ledger import balance_of, get_account, post_transfer, recomputed_balances
 from rewards.models import LedgerAccount, LedgerEntry, LedgerTransfer

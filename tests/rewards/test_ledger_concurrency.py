@@ -18,15 +18,18 @@ from typing import Any
 
 import pytest
 
-from annotation.jobs import publish_job
 from annotation.models import Answer, AnswerStatus, Job, JobStatus
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
 from app.identity.models import User
+from app.operations.jobs import publish_job
+from app.operations.tasks import submit_answer
 from rewards.accounts import escrow_account, requester_account, treasury_account
+from rewards.bonuses import pay_bonus
 from rewards.errors import InsufficientFunds
+from rewards.escrow import escrow_needs, publish_cost
+from rewards.funding import credit_requester
 from rewards.ledger import balance_of, post_transfer, recomputed_balances
 from rewards.models import Hold, LedgerAccount, LedgerTransfer
-from rewards.settlement import credit_requester, escrow_needs, pay_bonus, publish_cost
 
 from conftest import choices_result
 

@@ -37,27 +37,21 @@ from hypothesis.stateful import (
 )
 
 from annotation.errors import Conflict
-from annotation.jobs import close_job, publish_job, resume_job
 from annotation.models import Answer, AnswerStatus, Job, JobStatus
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
 from app.extensions import utcnow
 from app.identity.models import User
+from app.operations.jobs import close_job, publish_job, resume_job
+from app.operations.tasks import submit_answer
+from rewards.bonuses import pay_bonus
+from rewards.disputes import dispute_answer, resolve_dispute
 from rewards.errors import InsufficientFunds, RewardsConflict, TransferConflict
+from rewards.escrow import escrow_needs, publish_cost
+from rewards.funding import credit_deposit, credit_requester
+from rewards.holds import release_holds
 from rewards.ledger import TransferSpec, post_transfers
 from rewards.models import Hold, HoldStatus, JobBudget, LedgerAccount, LedgerEntry, LedgerTransfer
-from rewards.settlement import (
-    complete_payout,
-    credit_deposit,
-    credit_requester,
-    dispute_answer,
-    escrow_needs,
-    fail_payout,
-    pay_bonus,
-    publish_cost,
-    release_holds,
-    reserve_payout,
-    resolve_dispute,
-)
+from rewards.settlement import complete_payout, fail_payout, reserve_payout
 
 from conftest import _truncate_all, choices_result
 

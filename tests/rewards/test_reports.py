@@ -10,10 +10,14 @@ from decimal import Decimal
 
 import pytest
 
-from annotation.jobs import close_job
 from annotation.models import Answer, AnswerStatus
 from app.extensions import utcnow
+from app.operations.jobs import close_job
+from rewards.bonuses import pay_bonus
+from rewards.disputes import dispute_answer, resolve_dispute
 from rewards.errors import RewardsNotFound
+from rewards.funding import credit_requester
+from rewards.holds import release_holds
 from rewards.ledger import account_statement, balance_of
 from rewards.reports import (
     bonus_transfer,
@@ -23,13 +27,6 @@ from rewards.reports import (
     requester_spend,
     worker_earnings_series,
     worker_effective_hourly,
-)
-from rewards.settlement import (
-    credit_requester,
-    dispute_answer,
-    pay_bonus,
-    release_holds,
-    resolve_dispute,
 )
 
 from conftest import answer_item

@@ -4,12 +4,15 @@ import datetime as dt
 import pytest
 
 from annotation.errors import PermissionDenied
-from annotation.imports import UploadedFile, import_upload
-from annotation.jobs import close_job, create_job, publish_job, resume_job
+from annotation.imports import UploadedFile
 from annotation.levels import level_from_counts, wilson_lower
 from annotation.models import Answer, AnswerStatus, Job, JobStatus
 from annotation.tasks import next_task_for
 from app.extensions import utcnow
+from app.operations.jobs import add_items as import_upload
+from app.operations.jobs import close_job, create_job, publish_job, resume_job
+from rewards.bonuses import pay_bonus
+from rewards.disputes import dispute_answer, resolve_dispute
 from rewards.errors import (
     BelowPayFloor,
     InsufficientFunds,
@@ -18,22 +21,12 @@ from rewards.errors import (
     RewardsNotFound,
     TransferConflict,
 )
+from rewards.escrow import budget_for, escrow_needs, publish_cost
+from rewards.funding import credit_deposit, credit_requester
+from rewards.holds import release_holds
 from rewards.ledger import balance_of, recomputed_balances
 from rewards.models import Hold, LedgerTransfer
-from rewards.settlement import (
-    budget_for,
-    complete_payout,
-    credit_deposit,
-    credit_requester,
-    dispute_answer,
-    escrow_needs,
-    fail_payout,
-    pay_bonus,
-    publish_cost,
-    release_holds,
-    reserve_payout,
-    resolve_dispute,
-)
+from rewards.settlement import complete_payout, fail_payout, reserve_payout
 
 from conftest import TEXT_CONFIG, answer_item
 
