@@ -148,6 +148,8 @@ class Auto(ConfusionAggregator):
     answer likelihood (see the module docstring); a number fixes it.
     """
 
+    title = "auto — Bayesian Dawid–Skene, robust default"  # how the platform offers it
+
     def __init__(
         self, *, strength="auto", min_strength=2.0, max_strength=64.0, max_loo_answers=200_000,
         skill_prior=2.0, base_diag=1.0, base_off=0.1, n_iter=100, tol=1e-6,

@@ -55,6 +55,8 @@ class DawidSkene(ConfusionAggregator):
     """Full-confusion Dawid–Skene EM (hyperparameters: ``n_iter``, ``tol``, ``alpha``,
     ``diag_alpha``)."""
 
+    title = "Dawid–Skene"  # how the platform offers it
+
     def __init__(self, *, n_iter=100, tol=1e-6, alpha=0.01, diag_alpha=1.0):
         self.n_iter = n_iter
         self.tol = tol

@@ -119,6 +119,8 @@ class GLAD(ConfusionAggregator):
     L-BFGS iterations per M step), ``alpha_mean``, ``learn_priors``, ``solver``:
     ``"fisher"`` (default) or ``"lbfgs"``)."""
 
+    title = "GLAD"  # how the platform offers it
+
     def __init__(
         self, *, n_iter=30, tol=1e-5, m_step_iter=None, alpha_mean=1.0, learn_priors=False,
         solver="fisher",

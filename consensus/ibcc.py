@@ -52,6 +52,8 @@ class IBCC(ConfusionAggregator):
     """Variational-Bayes IBCC (hyperparameters: ``diag_prior``, ``off_prior``,
     ``class_prior``, ``n_iter``, ``tol``)."""
 
+    title = "IBCC (Bayesian confusion)"  # how the platform offers it
+
     def __init__(self, *, diag_prior=2.0, off_prior=1.0, class_prior=1.0, n_iter=100, tol=1e-6):
         self.diag_prior = diag_prior
         self.off_prior = off_prior

@@ -51,6 +51,8 @@ class MACE(ConfusionAggregator):
     """Variational MACE (hyperparameters: ``a``, ``b`` (Beta prior on theta), ``gamma``
     (Dirichlet prior on xi), ``n_iter``, ``tol``)."""
 
+    title = "MACE"  # how the platform offers it
+
     def __init__(self, *, a=0.5, b=0.5, gamma=0.5, n_iter=100, tol=1e-6):
         self.a = a
         self.b = b

@@ -37,6 +37,8 @@ def agreement_skills(X, probas, n_workers):
 class MajorityVote(BaseAggregator):
     """Unweighted majority vote (no hyperparameters)."""
 
+    title = "majority vote"  # how the platform offers it
+
     def _fit(self, X, y, n_tasks, n_workers, n_classes):
         self.probas_ = vote_shares(X, n_tasks, n_classes)
         self.priors_ = np.full(n_classes, 1.0 / n_classes)

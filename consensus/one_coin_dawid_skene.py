@@ -64,6 +64,8 @@ class OneCoinDawidSkene(ConfusionAggregator):
     """One accuracy per worker, EM (hyperparameters: ``n_iter``, ``tol``, ``a``, ``b``,
     ``learn_priors``)."""
 
+    title = "one-coin Dawid–Skene"  # how the platform offers it
+
     def __init__(self, *, n_iter=100, tol=1e-6, a=2.0, b=1.0, learn_priors=False):
         self.learn_priors = learn_priors
         self.n_iter = n_iter

@@ -48,6 +48,8 @@ def _weighted_shares(X, skills, n_tasks, n_classes):
 class Wawa(BaseAggregator):
     """Agreement-weighted majority vote (no hyperparameters)."""
 
+    title = "weighted majority vote (Wawa)"  # how the platform offers it
+
     def _fit(self, X, y, n_tasks, n_workers, n_classes):
         mv = clamp_gold(vote_shares(X, n_tasks, n_classes), y)
         self.skills_ = _skills(X, mv.argmax(axis=1), n_workers)

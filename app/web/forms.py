@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Num
 
 from annotation.levels import LEVELS
 from app.demo import TEXT_CONFIG
+from consensus import AGGREGATORS
 
 EXAMPLE_CONFIG = TEXT_CONFIG  # the demo's sentiment config: a working starting point
 
@@ -56,14 +57,8 @@ class JobForm(FlaskForm):
     seconds_per_task = IntegerField("Your estimate of seconds per answer", default=30,
                                     validators=[NumberRange(min=1, max=86_400)])
     aggregation = SelectField("Consensus method", default="auto", choices=[
-        SelectChoice("auto", "auto — Bayesian Dawid–Skene, robust default"),
-        SelectChoice("majority_vote", "majority vote"),
-        SelectChoice("wawa", "weighted majority vote (Wawa)"),
-        SelectChoice("dawid_skene", "Dawid–Skene"),
-        SelectChoice("one_coin_dawid_skene", "one-coin Dawid–Skene"),
-        SelectChoice("glad", "GLAD"),
-        SelectChoice("mace", "MACE"),
-        SelectChoice("ibcc", "IBCC (Bayesian confusion)"),
+        SelectChoice(name, AGGREGATORS[name].title)
+        for name in sorted(AGGREGATORS, key=lambda n: (n != "auto", n))
     ])
     min_level = SelectField("Minimum level", default=LEVELS[0].name, choices=[
         SelectChoice(level.name, level.title + (

@@ -2,7 +2,6 @@
 // submit in Label Studio's result shape, and load the next task without reloading the page.
 import { postJSON } from "./api.js";
 
-const IDLE_AFTER_MS = 60_000; // stop counting active time after a minute without input
 const root = document.getElementById("labeler");
 const spec = JSON.parse(document.getElementById("label-spec").textContent);
 const objectBox = document.getElementById("task-object");
@@ -15,22 +14,8 @@ const submitButton = document.getElementById("submit-btn");
 
 let task = null;
 let busy = false;
-let activeMs = 0;
-let lastInput = Date.now();
 let answered = 0;
 const inputs = []; // every choice input in key order: 1 → inputs[0]
-
-function markInput() {
-  lastInput = Date.now();
-}
-for (const type of ["keydown", "pointerdown", "scroll", "touchstart"]) {
-  document.addEventListener(type, markInput, { passive: true, capture: true });
-}
-setInterval(() => {
-  const playing = [...document.querySelectorAll("audio")].some((a) => !a.paused);
-  const attentive = document.visibilityState === "visible" && document.hasFocus();
-  if (task && attentive && (playing || Date.now() - lastInput < IDLE_AFTER_MS)) activeMs += 250;
-}, 250);
 
 function showError(message) {
   errorBox.textContent = message;
@@ -90,8 +75,6 @@ function renderControls() {
 
 function render(next) {
   task = next;
-  activeMs = 0;
-  markInput();
   showError("");
   objectBox.replaceChildren(...spec.objects.map((o) => renderObject(o, task.data)));
   renderControls();
@@ -134,7 +117,7 @@ async function submit() {
   const empty = answer.find((r) => r.value.choices.length === 0);
   if (empty) return showError(`Choose an option for ${empty.from_name} first.`);
   busy = true;
-  const reply = await postJSON(task.answer_url, { result: answer, active_ms: Math.round(activeMs) });
+  const reply = await postJSON(task.answer_url, { result: answer });
   busy = false;
   if (!reply.ok) return showError(reply.error);
   answered += 1;
