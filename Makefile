@@ -15,11 +15,11 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Front-end and chain tooling (Chart.js, solc-js, OpenZeppelin, anvil), pinned by package-lock.json.
+# Front-end and chain tooling (Chart.js, solc-js, OpenZeppelin, anvil), exactly as package-lock.json
+# pins them: `npm ci` never rewrites the lock, so a fresh checkout stays clean. The lock lists
+# anvil's binary package for every platform (npm installs only this machine's).
 node_modules/.installed: package.json package-lock.json
-	# npm ci rejects this lock file (npm 11 records anvil's other-platform optional packages without
-	# versions), so install from the lock with npm install, which still honours its pinned versions.
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 static/vendor/chart.umd.js: node_modules/.installed
