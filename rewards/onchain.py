@@ -2,7 +2,9 @@
 
 `current_chain()` returns one handle per app (web3, the signer, the token and distributor
 contracts, the confirmation rule), built from the config on first use. The signer's private key is
-read from the environment variable the config names — never from a file, never logged.
+read from the environment variable the config names — never from a file, never logged. A node that
+cannot be reached raises ChainUnavailable (rewards/chain/rpc.py), on connecting and on every call
+after; the handle is kept only once connecting succeeded, so the next use tries again.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from web3.contract import Contract
 
 from rewards.chain import client
 from rewards.chain.errors import ChainError
+from rewards.chain.rpc import http_web3
 
 # The embedded chain's platform wallet starts with this many token units: the on-chain float that
 # backs the demo's faucet credits and funds the distributor before each push.
@@ -74,7 +77,7 @@ def _connect(config: dict[str, Any]) -> ChainHandle:
     url = config.get("CHAIN_RPC_URL")
     if not url:
         return _embedded(common)
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 15}))
+    w3 = http_web3(url)
     key_env = config["CHAIN_SIGNER_KEY_ENV"]
     key = os.environ.get(key_env)
     if not key:

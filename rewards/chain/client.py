@@ -22,10 +22,12 @@ from eth_utils import function_abi_to_4byte_selector, to_bytes, to_checksum_addr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
+from web3.providers import JSONBaseProvider
 from web3.types import TxParams, TxReceipt
 
+from rewards.chain import gas
 from rewards.chain.build import load_artifact
 from rewards.chain.errors import ChainError, TransactionReverted
 
@@ -204,19 +206,16 @@ def post_epoch(distributor: Contract, owner: LocalAccount, epoch: int,
     return transact(distributor.functions.postEpoch(epoch, earnings_root, contributions_root), owner)
 
 
-PUSH_GAS_BASE = 60_000  # 21k intrinsic, owner/pause checks, the Pushed event, slack
-PUSH_GAS_PER_WALLET = 56_000  # a first payment measures ~48.8k all-in (bench/chain_gas.py)
-
-
 def push_gas_limit(n_wallets: int) -> int:
-    """A gas limit that covers pushing to `n_wallets` even if all are paid for the first time.
+    """A gas limit that covers pushing to `n_wallets` even if all are paid for the first time
+    (the one formula, in rewards/chain/gas.py).
 
     Passing it as `gas=` skips estimation, which matters on the in-process EVM (py-evm's
     estimator re-runs the call in a binary search: ~5 s for 300 wallets) and lets the payout
-    engine sign a batch without a node round trip. Only gas used is paid for. Keep batches at
-    or under ~300 wallets: 300 first payments use ~14.7M gas, under Osaka's 2^24 (16.8M)
-    per-transaction cap (EIP-7825)."""
-    return PUSH_GAS_BASE + PUSH_GAS_PER_WALLET * n_wallets
+    engine sign a batch without a node round trip. Only gas used is paid for. Batches of at most
+    `gas.MAX_PUSH_BATCH` (321) wallets stay under Osaka's 2^24 (16.8M) per-transaction cap
+    (EIP-7825); app/config.py refuses a larger PAYOUT_BATCH_SIZE."""
+    return gas.push_gas_limit(n_wallets)
 
 
 def build_push_tx(distributor: Contract, sender: str, accounts: Sequence[str],
@@ -255,6 +254,42 @@ def claim(distributor: Contract, signer: LocalAccount, account: str, cumulative:
 def claimed_of(distributor: Contract, account: str) -> int:
     """Total ever paid to `account` by this distributor, by claim or push."""
     return distributor.functions.claimed(to_checksum_address(account)).call()
+
+
+CLAIMED_BATCH = 500  # `claimed` reads per JSON-RPC batch
+
+
+def claimed_of_many(w3: Web3, distributor: Contract, wallets: Sequence[str]) -> dict[str, int]:
+    """Each wallet's `claimed` on the distributor. Over HTTP the reads go in JSON-RPC batches
+    (one round trip per 500 wallets instead of one each: a 10,000-wallet reconcile took minutes);
+    a provider that cannot batch (the in-process EVM) is asked one wallet at a time."""
+    batches = isinstance(w3.provider, JSONBaseProvider)  # what web3 can batch over
+    out: dict[str, int] = {}
+    wallets = list(wallets)
+    for i in range(0, len(wallets), CLAIMED_BATCH):
+        chunk = wallets[i:i + CLAIMED_BATCH]
+        if batches:
+            with w3.batch_requests() as batch:
+                for wallet in chunk:
+                    batch.add(distributor.functions.claimed(wallet))
+                values = batch.execute()
+        else:
+            values = [distributor.functions.claimed(wallet).call() for wallet in chunk]
+        out.update(zip(chunk, (int(v) for v in values), strict=True))
+    return out
+
+
+def contributions_root(distributor: Contract, epoch: int, *, block: int | str = "latest") -> str | None:
+    """The contributions root posted for `epoch` as of `block` (hex), or None if none was posted.
+
+    A node that cannot answer the call (no contract at the address, a pruned block) raises
+    ChainError, not web3's exceptions."""
+    try:
+        root = bytes(distributor.functions.contributionsRoot(int(epoch)).call(block_identifier=block))
+    except (Web3Exception, ValueError) as exc:
+        raise ChainError(f"Could not read epoch {epoch}'s root from the distributor at {distributor.address}: "
+                         f"{type(exc).__name__}.", epoch=epoch) from exc
+    return None if root == bytes(32) else "0x" + root.hex()
 
 
 def current_epoch(distributor: Contract) -> int:
