@@ -1,12 +1,20 @@
 """The wallet page: the linked payout wallet, linking or changing it, and (for admins) deposits
-from wallets no requester has linked. The signing itself is static/js/wallet.js + app/api/wallet.py."""
+from wallets no requester has linked. The signing itself is static/js/wallet.js + app/api/wallet.py.
+
+The page needs the chain only for the platform's deposit address: when the node cannot be reached
+(or the chain is not configured) the page still works and says so instead of showing it.
+"""
 from __future__ import annotations
+
+import logging
 
 from flask import render_template
 from flask_login import current_user, login_required
 
 from app.web import web
-from rewards.chain.errors import ChainError
+from rewards.chain.errors import ChainError, ChainUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @web.get("/wallet")
@@ -15,11 +23,16 @@ def wallet():
     from rewards.deposits import unmatched_deposits
     from rewards.onchain import current_chain
 
-    platform_address = None
+    platform_address, chain_problem = None, None
     if current_user.is_requester:
         try:
             platform_address = current_chain().address  # where deposits go
-        except ChainError:
-            platform_address = None  # the page still works; the address is just not shown
+        except ChainUnavailable as exc:
+            log.warning("wallet page without the deposit address: %s", exc.message)
+            chain_problem = "The blockchain node cannot be reached right now, so the deposit address is not shown."
+        except ChainError as exc:
+            log.warning("wallet page without the deposit address: %s", exc.message)
+            chain_problem = "The chain is not configured on this server, so deposits cannot be received."
     unmatched = unmatched_deposits() if current_user.is_admin else []
-    return render_template("wallet/index.html", unmatched=unmatched, platform_address=platform_address)
+    return render_template("wallet/index.html", unmatched=unmatched, platform_address=platform_address,
+                           chain_problem=chain_problem)
