@@ -54,13 +54,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     configure_password_hashing(**app.config["PASSWORD_HASH_PARAMS"])
     login_manager.user_loader(load_session_user)
 
-    from app import cli, errors
+    from app import cli, errors, security
     from app.api import api
     from app.web import web
 
     app.register_blueprint(web)
     app.register_blueprint(api)
     errors.register(app)
+    security.register(app)
     cli.register(app)
     if app.config["RUN_WORKER_IN_PROCESS"]:
         _start_worker_on_first_request(app)

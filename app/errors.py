@@ -9,10 +9,12 @@ import logging
 import re
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from annotation.errors import AnnotationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from app import security
 from app.extensions import db, login_manager
 from app.identity.errors import IdentityConflict, IdentityError
 from consensus import ConsensusError
@@ -99,6 +101,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
+        # The CSRF check runs before any view. Without a session there is nothing to forge on a
+        # route that needs one: say "log in" (401 / the login page), not "reload the page".
+        view = app.view_functions.get(request.endpoint or "")
+        if not current_user.is_authenticated and security.requires_login(view):
+            return login_manager.unauthorized()
         return error_response(400, "csrf_failed",
                               "The form expired or did not come from this site; reload the page and try again.")
 
