@@ -7,6 +7,9 @@
     flask chain nonces purge                                    drop expired sign-in nonces
 
 Each command runs its service with no transaction open while the chain is read, then commits once.
+A chain that cannot be used (the node is down, the configuration incomplete) ends the command
+with its reason and exit status 1, never a traceback: `ChainCommands` groups do that for every
+command under them, here and in `flask rewards`.
 """
 from __future__ import annotations
 
@@ -16,7 +19,28 @@ from flask.cli import AppGroup
 
 from app.extensions import db, utcnow
 
-chain_group = AppGroup("chain", help="Deposits seen on chain and wallet sign-in upkeep.")
+
+class ChainCommands(AppGroup):
+    """A command group whose commands fail with a clear message when the chain cannot be used;
+    whatever the command left uncommitted is rolled back."""
+
+    def invoke(self, ctx: click.Context):
+        from flask import has_app_context
+
+        from rewards.chain.errors import ChainError, ChainUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except ChainError as exc:
+            if has_app_context():
+                db.session.rollback()
+            if not isinstance(exc, ChainUnavailable):
+                raise click.ClickException(exc.message) from None
+            raise click.ClickException(f"{exc.message} Check CHAIN_RPC_URL and try again: every step is "
+                                       "safe to repeat.") from None
+
+
+chain_group = ChainCommands("chain", help="Deposits seen on chain and wallet sign-in upkeep.")
 deposits_group = AppGroup("deposits", help="Requester deposits: ERC-20 transfers to the platform wallet.")
 nonces_group = AppGroup("nonces", help="Sign-In with Ethereum nonces.")
 chain_group.add_command(deposits_group)
@@ -24,13 +48,9 @@ chain_group.add_command(nonces_group)
 
 
 def _chain():
-    from rewards.chain.errors import ChainError
     from rewards.onchain import current_chain
 
-    try:
-        return current_chain()
-    except ChainError as exc:
-        raise click.ClickException(exc.message) from None
+    return current_chain()
 
 
 @deposits_group.command("scan")

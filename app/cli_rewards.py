@@ -1,16 +1,22 @@
-"""`flask rewards ...`: balances, statements, reconciliation, releasing held earnings, credits."""
+"""`flask rewards ...`: balances, statements, reconciliation, releasing held earnings, credits,
+and the payout steps by hand.
+
+Each command is a transaction boundary: it calls services, then commits (the payout steps commit
+between their chain calls, in rewards.payouts.cycle). A chain that cannot be used ends the
+command with its reason and exit status 1 (`ChainCommands`).
+"""
 from __future__ import annotations
 
 import datetime as dt
 
 import click
-from flask.cli import AppGroup
 
+from app.cli_chain import ChainCommands
 from app.extensions import db, utcnow
 from app.identity.models import User
 from rewards.errors import RewardsError
 
-rewards_group = AppGroup("rewards", help="Balances, statements, reconciliation and credits.")
+rewards_group = ChainCommands("rewards", help="Balances, statements, reconciliation, credits and payouts.")
 
 
 def _fail(exc: RewardsError) -> None:
@@ -90,12 +96,22 @@ def reconcile_command() -> None:
 
 
 @rewards_group.command("release")
-@click.option("--now", "now_text", help="Release as of this UTC time (ISO 8601), for testing.")
+@click.option("--now", "now_text", help="Release as of this UTC time (ISO 8601); development and tests only.")
 def release_command(now_text: str | None) -> None:
     """Move earnings whose hold period ended from pending to available."""
-    from rewards.settlement import release_holds
+    from flask import current_app
 
-    now = dt.datetime.fromisoformat(now_text).replace(tzinfo=dt.UTC) if now_text else utcnow()
+    from rewards.holds import release_holds
+
+    if now_text and current_app.config["ENV"] not in ("development", "testing"):
+        # A time in the future ends every requester's dispute window at once.
+        raise click.ClickException("--now is for development and tests only: in production a hold ends "
+                                   "when its dispute window does (PAYOUT_HOLD_SECONDS).")
+    try:
+        now = dt.datetime.fromisoformat(now_text).replace(tzinfo=dt.UTC) if now_text else utcnow()
+    except ValueError:
+        raise click.ClickException(f"--now must be an ISO 8601 time such as 2026-01-31T12:00, not {now_text!r}.") \
+            from None
     total = 0
     while released := release_holds(now=now):
         db.session.commit()
@@ -110,8 +126,8 @@ def release_command(now_text: str | None) -> None:
 def credit_command(username: str, amount: int, key: str) -> None:
     """Credit a requester's balance from the treasury (development and demo funding)."""
     from rewards.accounts import requester_balance
+    from rewards.funding import credit_requester
     from rewards.policy import current_policy
-    from rewards.settlement import credit_requester
 
     user = db.session.scalar(db.select(User).where(User.username == username))
     if user is None or not user.is_requester:
@@ -125,18 +141,24 @@ def credit_command(username: str, amount: int, key: str) -> None:
     click.echo(f"{username}: balance {requester_balance(token, user.id)} {token}.")
 
 
-def _rpc_chain():
-    """The configured chain for a payout step run by hand. The embedded EVM lives and dies with
-    one process, so its payouts run only in the server's background worker."""
+def _require_rpc_config() -> None:
+    """Payout steps by hand need a real node. The embedded EVM lives and dies with one process,
+    so its payouts run only in the server's background worker."""
     from flask import current_app
-
-    from rewards.onchain import current_chain
 
     if not current_app.config.get("CHAIN_RPC_URL"):
         raise click.ClickException(
             "Payout steps by hand need a real node: set CHAIN_RPC_URL (and the signer key, token and "
             "distributor addresses). With the embedded in-process chain, the server's background "
             "worker runs payouts (RUN_WORKER_IN_PROCESS).")
+
+
+def _rpc_chain():
+    """The configured chain for a payout step run by hand (connected now: ChainUnavailable if the
+    node does not answer)."""
+    from rewards.onchain import current_chain
+
+    _require_rpc_config()
     return current_chain()
 
 
@@ -207,7 +229,7 @@ def worker_command(interval: int, once: bool) -> None:
 
     from app.worker import run_worker
 
-    _rpc_chain()
+    _require_rpc_config()  # a node that is down at start is waited for (or, with --once, reported)
     run_worker(current_app._get_current_object(), interval=interval, once=once)
 
 
@@ -218,8 +240,8 @@ def deploy_command() -> None:
 
     from eth_account import Account
     from flask import current_app
-    from web3 import Web3
 
+    from rewards.chain.rpc import http_web3
     from rewards.onchain import deploy_contracts
 
     config = current_app.config
@@ -228,40 +250,62 @@ def deploy_command() -> None:
     key = os.environ.get(config["CHAIN_SIGNER_KEY_ENV"])
     if not key:
         raise click.ClickException(f"Set the signer key in ${config['CHAIN_SIGNER_KEY_ENV']}.")
-    w3 = Web3(Web3.HTTPProvider(config["CHAIN_RPC_URL"]))
-    token, distributor = deploy_contracts(w3, Account.from_key(key))
+    token, distributor = deploy_contracts(http_web3(config["CHAIN_RPC_URL"]), Account.from_key(key))
     click.echo(f"FLASK_CHAIN_TOKEN_ADDRESS={token.address}\nFLASK_CHAIN_DISTRIBUTOR_ADDRESS={distributor.address}")
 
 
 @rewards_group.command("verify-proof")
 @click.argument("proof_file", type=click.File("r"))
-@click.option("--rpc", help="Also check the root against the distributor on this node.")
-def verify_proof_command(proof_file, rpc: str | None) -> None:
-    """Check a downloaded contribution proof: the salted label opens its commitment and the leaf
-    climbs to the root (and, with --rpc, that root is the one posted on chain)."""
+@click.option("--rpc", help="Read the posted root from this node instead of the configured chain.")
+@click.option("--distributor", help="The distributor to read it from (default: CHAIN_DISTRIBUTOR_ADDRESS, "
+                                    "else the one the proof names).")
+def verify_proof_command(proof_file, rpc: str | None, distributor: str | None) -> None:
+    """Check a contribution proof: the salted label opens its commitment, the leaf climbs to the
+    root, and that root is the one posted on chain for the proof's epoch (exit 1 otherwise).
+
+    The posted root is read from --rpc, else from the configured node (CHAIN_RPC_URL); with the
+    embedded demo chain, which lives in the server process, from this server's record of the
+    confirmed posting transaction. The output says which."""
     import json
 
-    from rewards.payouts import verify_contribution_proof
+    from flask import current_app
+
+    from rewards.payouts import check_contribution_proof, proof_structure_error
+    from rewards.payouts.proofs import root_from_chain, root_on_chain, root_on_record
 
     try:
         proof = json.load(proof_file)
-        ok = verify_contribution_proof(proof)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise click.ClickException(f"Not a Fairlabel contribution proof: {exc}") from None
-    if not ok:
-        click.echo("INVALID: the proof does not lead to its root.", err=True)
+        problem = proof_structure_error(proof)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"Not a Fairlabel contribution proof: {exc}.") from None
+    if problem:
+        click.echo(f"Invalid: {problem}.", err=True)
         raise SystemExit(1)
-    click.echo(f"Valid: answer {proof['answer_id']} (reward {proof['reward']}) is in epoch {proof['epoch']}'s "
-               f"root {proof['root']}.")
+    config, epoch = current_app.config, proof["epoch"]
+    notes = []
     if rpc:
-        from web3 import Web3
+        from eth_utils import is_address
 
         from rewards.chain import client
+        from rewards.chain.rpc import http_web3
 
-        w3 = Web3(Web3.HTTPProvider(rpc))
-        distributor = client.contract_at(w3, client.DISTRIBUTOR, proof["distributor"])
-        posted = "0x" + distributor.functions.contributionsRoot(int(proof["epoch"])).call().hex()
-        if posted.lower() != proof["root"].lower():
-            click.echo(f"INVALID: the distributor holds {posted} for epoch {proof['epoch']}.", err=True)
-            raise SystemExit(1)
-        click.echo("The root matches the one posted on chain.")
+        address = distributor or config.get("CHAIN_DISTRIBUTOR_ADDRESS") or proof["distributor"]
+        if not is_address(address):
+            raise click.ClickException(f"--distributor must be an address, not {address!r}.")
+        if not (distributor or config.get("CHAIN_DISTRIBUTOR_ADDRESS")):
+            notes.append("The distributor checked is the one the proof names: make sure it is the platform's.")
+        w3 = http_web3(rpc)
+        posted = root_from_chain(int(w3.eth.chain_id), client.contract_at(w3, client.DISTRIBUTOR, address), epoch,
+                                 block="finalized" if config["CHAIN_CONFIRMATIONS"] == "finalized" else "latest")
+    elif config.get("CHAIN_RPC_URL"):
+        posted = root_on_chain(_rpc_chain(), epoch)
+    else:
+        posted = root_on_record(proof["chain_id"], proof["distributor"], epoch,
+                                note="the configured chain is the embedded demo EVM of the server process, "
+                                     "which this command cannot read (pass --rpc to read a node)")
+    result = check_contribution_proof(proof, posted)
+    click.echo(result.message, err=not result.ok)
+    for note in notes:
+        click.echo(note)
+    if not result.ok:
+        raise SystemExit(1)

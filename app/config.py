@@ -126,6 +126,7 @@ def validate_config(app: Flask) -> None:
             "instance/config.py (python -c 'import secrets; print(secrets.token_hex(32))')."
         )
     _validate_money(app)
+    _validate_payouts(app)
     _resolve_public_url(app)
     if app.config.get("SESSION_COOKIE_SECURE") is None:
         app.config["SESSION_COOKIE_SECURE"] = env == "production"
@@ -174,6 +175,21 @@ def resolve_paths(app: Flask) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + url.split("://", 1)[1]
     if not app.config.get("MEDIA_ROOT"):
         app.config["MEDIA_ROOT"] = os.path.join(app.instance_path, "media")
+
+
+def _validate_payouts(app: Flask) -> None:
+    """A push batch must fit the per-transaction gas cap (the one formula, rewards/chain/gas.py)."""
+    from rewards.chain import gas
+
+    config = app.config
+    size = config.get("PAYOUT_BATCH_SIZE")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= gas.MAX_PUSH_BATCH:
+        raise ConfigError(
+            f"PAYOUT_BATCH_SIZE must be a whole number from 1 to {gas.MAX_PUSH_BATCH}, not {size!r}: a push to "
+            f"more wallets may need more than the {gas.MAX_TX_GAS:,} gas one transaction may use (EIP-7825).")
+    minimum = config.get("MIN_PAYOUT")
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
+        raise ConfigError(f"MIN_PAYOUT must be a whole number of token units ≥ 1, not {minimum!r}")
 
 
 def _validate_money(app: Flask) -> None:

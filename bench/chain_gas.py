@@ -15,7 +15,8 @@ Deploys the token and distributor on a fresh anvil (or the in-process EVM), then
 
 "gas / wallet" is the transaction's whole gasUsed (21k base, calldata, loop) divided by the
 wallets in it. Batches of 300 keep a first push near 15M gas, under the 2^24 (16.8M)
-per-transaction cap of Osaka (EIP-7825) as well as the 30M block limit. Transactions are
+per-transaction cap of Osaka (EIP-7825) as well as the 30M block limit; with --no-estimate each
+push's limit is rewards/chain/gas.py's formula, the one the payout engine signs with. Transactions are
 signed locally and sent one after another, each waited for, as the payout engine will.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@
     .venv/bin/python bench/payout_epoch.py [--workers 10000] [--batch 200] [--database-url URL]
 
 Unlike bench/chain_gas.py (the contract alone), this drives the whole engine of
-rewards/payouts.py against a fresh anvil over JSON-RPC: `build_epoch` (trees, ledger reservations,
+rewards/payouts/ against a fresh anvil over JSON-RPC: `build_epoch` (trees, ledger reservations,
 outbox) → commit → `send_queued` (nonce under lock, sign, store raw bytes, commit, broadcast) →
 mine the confirmation depth → `confirm_sent` (receipts, `claimed` reads, ledger settlement) until
 nothing is open; then `reconcile_chain` (one `claimed` read per wallet). It runs twice for the same

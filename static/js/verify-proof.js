@@ -2,6 +2,9 @@
 //   commitment = keccak256(salt ‖ utf8(label_json))
 //   leaf       = keccak256(keccak256(abi.encode(answerId, itemId, wallet, commitment, reward, epoch)))
 //   node       = keccak256(sorted(a, b))  up to the root.
+// That only shows the proof agrees with its own root (anyone can make a one-leaf "tree"); a proof
+// is valid only if its root is the one posted on chain for its epoch, which the page asks the
+// server for (GET <data-root-url>?epoch=N) and compares, saying where the server read it.
 // keccak comes from @noble/hashes (audited, MIT), copied from npm into static/vendor at setup.
 import { keccak_256 } from "/static/vendor/noble-hashes/sha3.js";
 
@@ -46,6 +49,32 @@ export function verifyProof(proof) {
   return { ok: true };
 }
 
+// Whether the root posted for the proof's epoch (`posted`, from /verify/root) is the proof's.
+export function checkPosted(proof, posted) {
+  const where = posted.source_text;
+  if (!posted.root) {
+    return { ok: false, reason: `root not posted. Epoch ${proof.epoch} has no contributions root (${where}).` };
+  }
+  if (Number(proof.chain_id) !== posted.chain_id
+      || String(proof.distributor).toLowerCase() !== posted.distributor.toLowerCase()) {
+    return { ok: false, reason: `root not posted. The proof names distributor ${proof.distributor} on chain ` +
+                                `${proof.chain_id}; the root checked is ${where}.` };
+  }
+  if (posted.root.toLowerCase() !== String(proof.root).toLowerCase()) {
+    return { ok: false, reason: `root not posted. Epoch ${proof.epoch}'s posted root is ${posted.root}, ` +
+                                `not the proof's ${proof.root} (${where}).` };
+  }
+  return { ok: true, where };
+}
+
+async function fetchPosted(form, epoch) {
+  const url = `${form.dataset.rootUrl}?epoch=${encodeURIComponent(epoch)}`;
+  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  const data = await response.json().catch(() => null);
+  if (!response.ok || !data) throw new Error(data?.error?.message ?? `the server answered ${response.status}`);
+  return data;
+}
+
 function show(text, ok) {
   const box = document.getElementById("verify-result");
   box.className = ok ? "flash success" : "flash error";
@@ -57,17 +86,27 @@ document.getElementById("proof-file")?.addEventListener("change", async (event) 
   if (file) document.getElementById("proof-text").value = await file.text();
 });
 
-document.getElementById("verify-form")?.addEventListener("submit", (event) => {
+document.getElementById("verify-form")?.addEventListener("submit", async (event) => {
   event.preventDefault();
+  const form = event.currentTarget;
   let proof;
   try {
     proof = JSON.parse(document.getElementById("proof-text").value);
+    if (!Number.isSafeInteger(proof.epoch) || proof.epoch < 1) throw new Error("epoch must be a positive whole number");
     const result = verifyProof(proof);
     if (!result.ok) return show(`Invalid: ${result.reason}`, false);
   } catch (error) {
     return show(`Not a Fairlabel proof: ${error.message}`, false);
   }
-  const where = proof.post_tx ? ` posted in transaction ${proof.post_tx}` : "";
+  show(`Checking the root posted for epoch ${proof.epoch}…`, true);
+  let posted;
+  try {
+    posted = await fetchPosted(form, proof.epoch);
+  } catch (error) {
+    return show(`Not verified: the root posted for epoch ${proof.epoch} could not be learned (${error.message}).`, false);
+  }
+  const check = checkPosted(proof, posted);
+  if (!check.ok) return show(`Invalid: ${check.reason}`, false);
   show(`Valid: answer ${proof.answer_id} (reward ${proof.reward}) is in epoch ${proof.epoch}'s root ` +
-       `${proof.root}${where} on chain ${proof.chain_id}, distributor ${proof.distributor}.`, true);
+       `${posted.root}, ${check.where}.`, true);
 });

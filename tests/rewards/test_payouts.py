@@ -4,22 +4,25 @@ import datetime as dt
 import pytest
 from eth_account import Account
 
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
 from app.extensions import utcnow
+from app.operations.tasks import submit_answer
 from rewards.chain import client, merkle
+from rewards.holds import release_holds
 from rewards.ledger import balance_of
 from rewards.models import ChainAlert, ChainTx, PayoutEpoch, PayoutItem
 from rewards.onchain import current_chain
 from rewards.payouts import (
     build_epoch,
+    check_contribution_proof,
     confirm_sent,
     contribution_proof,
+    proof_structure_error,
     reconcile_chain,
+    root_on_chain,
     send_queued,
-    verify_contribution_proof,
 )
 from rewards.reconcile import reconcile_ledger
-from rewards.settlement import release_holds
 
 from conftest import choices_result
 
@@ -101,11 +104,11 @@ def test_a_second_epoch_carries_cumulative_totals_and_contributions_prove(db, ma
     # a contribution of the second epoch proves against the root posted on chain
     answer_id = db.session.scalar(db.select(PayoutItem.id))  # any id works for the negative case
     proof = contribution_proof(workers[0], _leaf_answer(db, workers[0], second.id))
-    assert verify_contribution_proof(proof)
+    assert check_contribution_proof(proof, root_on_chain(chain, second.id)).ok
     on_chain = chain.distributor.functions.contributionsRoot(second.id).call()
     assert "0x" + on_chain.hex() == proof["root"]
     tampered = {**proof, "label_json": '{"sentiment":["positive"]}'}
-    assert not verify_contribution_proof(tampered)
+    assert proof_structure_error(tampered) == "the salted label does not open the label commitment"
     with pytest.raises(Exception, match="No on-chain record"):
         contribution_proof(workers[1], _leaf_answer(db, workers[0], second.id))
     assert answer_id is not None and merkle.verify(proof["root"], proof["leaf"], proof["proof"])
@@ -141,12 +144,11 @@ def test_a_crash_after_signing_rebroadcasts_the_stored_bytes(db, make_user, make
     workers = earn(db, make_user, make_job, n_workers=1, n_items=1)
     build_epoch(chain)
     db.session.commit()
-    import rewards.payouts as payouts
 
     def crash(*_args, **_kwargs):
         raise KeyboardInterrupt("killed between commit and broadcast")
 
-    monkeypatch.setattr(payouts, "_broadcast", crash)
+    monkeypatch.setattr(chain.w3.eth, "send_raw_transaction", crash)
     with pytest.raises(KeyboardInterrupt):
         send_queued(chain)
     monkeypatch.undo()
@@ -160,9 +162,9 @@ def test_a_crash_after_signing_rebroadcasts_the_stored_bytes(db, make_user, make
 
 
 def test_reconcile_reports_tokens_on_chain_that_do_not_cover_the_ledger(db, make_user, make_job, chain):
-    from rewards.settlement import credit_requester
+    from rewards.funding import credit_requester
 
-    earn(db, make_user, make_job, n_workers=1, n_items=1)
+    earn(db, make_user, make_job, n_workers=1, n_items=1, reward=20)  # the platform keeps a fee of 1
     run_epoch(db, chain)
     healthy = reconcile_chain(chain)
     assert healthy.ok and healthy.custody >= healthy.liabilities > 0
@@ -172,3 +174,116 @@ def test_reconcile_reports_tokens_on_chain_that_do_not_cover_the_ledger(db, make
     assert not short.ok and short.surplus < 0
     assert any("the ledger owes" in m for m in short.mismatches)
     assert db.session.scalar(db.select(ChainAlert).where(ChainAlert.kind == "reconcile_mismatch")) is not None
+
+
+# --- issue #9: "The request is not the transaction boundary in payouts" ----------------------------
+
+def test_payout_services_flush_and_only_the_cycle_commits():
+    """Services flush; rewards/payouts/cycle.py is the boundary that commits (and
+    transactions.py ends a transaction that only read, before a chain call)."""
+    import re
+    from pathlib import Path
+
+    import rewards.payouts
+
+    package = Path(rewards.payouts.__file__).parent
+    found = {path.name: re.findall(r"\.(commit|rollback)\(", path.read_text()) for path in package.glob("*.py")}
+    assert found.pop("cycle.py") and found.pop("transactions.py") == ["rollback"]
+    assert not any(found.values()), found
+    assert not Path(package.parent / "payouts.py").exists()
+
+
+@pytest.mark.parametrize("step", ["build_epoch", "send_queued", "confirm_sent", "reconcile_chain",
+                                  "run_payout_cycle"])
+def test_payout_steps_never_discard_the_callers_uncommitted_work(db, make_user, make_job, chain, step):
+    """The old engine rolled back whatever the caller had not committed before asking the chain.
+    Now a step refuses to start (the caller decides), and the caller's work is intact."""
+    import rewards.payouts as payouts
+    from rewards.funding import credit_requester
+    from rewards.ledger import balance_of
+
+    earn(db, make_user, make_job, n_workers=1, n_items=1)
+    requester = make_user("requester")
+    db.session.commit()
+    credit_requester(requester, 500, key="not-yet-committed")  # flushed, not committed
+    with pytest.raises(RuntimeError, match="uncommitted writes: commit"):
+        getattr(payouts, step)(chain)
+    db.session.commit()
+    assert balance_of(f"FLT:requester:{requester.id}") == 500
+    assert db.session.scalar(db.select(db.func.count()).select_from(PayoutEpoch)) == 0
+    run_epoch(db, chain)  # once committed, the same step runs
+    assert db.session.scalar(db.select(db.func.count()).select_from(PayoutEpoch)) == 1
+
+
+def test_payout_steps_call_the_chain_with_no_transaction_open(db, make_user, make_job, chain, monkeypatch):
+    """Every JSON-RPC request of a whole epoch (build, send, confirm, a revert, reconcile) is made
+    while the session has no transaction open, and each step returns with none open."""
+    from rewards.payouts import run_payout_cycle
+
+    seen: list[tuple[str, bool]] = []
+    real = chain.w3.manager.request_blocking
+
+    def watched(method, params, *args, **kwargs):
+        seen.append((method, db.session().in_transaction()))
+        return real(method, params, *args, **kwargs)
+
+    workers = earn(db, make_user, make_job, n_workers=2, n_items=1)
+    monkeypatch.setattr(chain.w3.manager, "request_blocking", watched)
+    run_payout_cycle(chain)
+    assert not db.session().in_transaction()
+    run_payout_cycle(chain)
+    assert reconcile_chain(chain).ok and not db.session().in_transaction()
+    methods = {method for method, _ in seen}
+    assert {"eth_sendRawTransaction", "eth_getTransactionReceipt", "eth_call"} <= methods
+    assert [m for m, open_ in seen if open_] == []
+    assert [client.balance_of(chain.token, w.wallet_address) for w in workers] == [10, 10]
+
+
+def test_gas_one_formula_a_full_batch_of_first_payments_fits_its_limit_and_the_cap(chain):
+    """Issue #9: the engine and the client used two formulas, and by the engine's a 279-wallet push
+    passed EIP-7825's 2^24 cap. One formula now; the largest batch it allows, all first payments,
+    uses less than its limit, which is under the cap."""
+    import os
+
+    from eth_utils import to_checksum_address
+
+    from rewards.chain import gas
+
+    assert client.push_gas_limit(279) == gas.push_gas_limit(279) <= gas.MAX_TX_GAS
+    assert gas.push_gas_limit(gas.MAX_PUSH_BATCH) <= gas.MAX_TX_GAS < gas.push_gas_limit(gas.MAX_PUSH_BATCH + 1)
+    n = gas.MAX_PUSH_BATCH
+    wallets = [to_checksum_address(os.urandom(20)) for _ in range(n)]
+    client.mint(chain.token, chain.signer, chain.distributor.address, 10**15 * n)
+    receipt = client.push(chain.distributor, chain.signer, wallets, [10**15] * n, gas=gas.push_gas_limit(n))
+    assert receipt["status"] == 1 and receipt["gasUsed"] <= gas.push_gas_limit(n)
+    assert client.claimed_of(chain.distributor, wallets[-1]) == 10**15
+
+
+def test_gas_the_engine_queues_pushes_with_the_one_formula(db, make_user, make_job, chain, app):
+    from rewards.chain import gas
+
+    app.config["PAYOUT_BATCH_SIZE"] = 2
+    earn(db, make_user, make_job, n_workers=3, n_items=1)
+    build_epoch(chain)
+    db.session.commit()
+    pushes = db.session.scalars(db.select(ChainTx).where(ChainTx.purpose == "push").order_by(ChainTx.batch_no)).all()
+    assert [p.gas for p in pushes] == [gas.push_gas_limit(2), gas.push_gas_limit(1)]
+
+
+@pytest.mark.parametrize("size", [0, -1, 322, 10_000, "200", True, 2.5])
+def test_gas_a_payout_batch_size_over_the_cap_is_refused_at_start(tmp_path, size):
+    from app import create_app
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="PAYOUT_BATCH_SIZE must be a whole number from 1 to 321"):
+        create_app({"ENV": "testing", "TESTING": True, "SECRET_KEY": "x", "PAYOUT_BATCH_SIZE": size,
+                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+
+
+@pytest.mark.parametrize("size", [1, 200, 300, 321])
+def test_gas_a_payout_batch_size_under_the_cap_starts(tmp_path, size):
+    from app import create_app
+
+    app = create_app({"ENV": "testing", "TESTING": True, "SECRET_KEY": "x", "PAYOUT_BATCH_SIZE": size,
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+    assert app.config["PAYOUT_BATCH_SIZE"] == size

@@ -32,20 +32,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import requests
 from eth_account import Account
 from web3.exceptions import TimeExhausted
 
 from annotation.models import Answer, AnswerStatus
-from annotation.tasks import next_task_for, submit_answer
+from annotation.tasks import next_task_for
 from app.extensions import utcnow
+from app.operations.tasks import submit_answer
 from rewards.chain import client
 from rewards.chain.anvil import Anvil, start_anvil
+from rewards.chain.errors import ChainUnavailable
+from rewards.disputes import dispute_answer, resolve_dispute
+from rewards.funding import credit_deposit
+from rewards.holds import release_holds
 from rewards.models import ChainAlert, ChainTx, Hold, HoldStatus, PayoutEpoch, PayoutItem
 from rewards.onchain import current_chain
 from rewards.payouts import build_epoch, confirm_sent, reconcile_chain, send_queued
 from rewards.reconcile import reconcile_ledger
-from rewards.settlement import credit_deposit, dispute_answer, release_holds, resolve_dispute
 
 REPO = Path(__file__).resolve().parents[2]
 CHAIN_ID = 31337
@@ -319,7 +322,7 @@ def test_node_down_mid_batch_leaves_the_db_consistent_and_pays_once_after(db, ma
     build_epoch(chain)
     db.session.commit()
     node.proxy.cut_after_sends = 3  # post and fund answered; push 1 reaches anvil, its answer is lost
-    with pytest.raises(requests.exceptions.ConnectionError):
+    with pytest.raises(ChainUnavailable, match="cannot be reached"):
         send_queued(chain)
     db.session.rollback()
     assert node.proxy.down
@@ -327,7 +330,7 @@ def test_node_down_mid_batch_leaves_the_db_consistent_and_pays_once_after(db, ma
                             ("push", 1): ["signed"], ("push", 2): ["queued"], ("push", 3): ["queued"]}
     push1 = db.session.scalar(db.select(ChainTx).where(ChainTx.purpose == "push", ChainTx.batch_no == 1))
     assert push1.raw_tx and push1.nonce == first_nonce + 2 and push1.error  # bytes kept, failure noted
-    with pytest.raises(requests.exceptions.ConnectionError):  # confirming fails too, and changes nothing
+    with pytest.raises(ChainUnavailable):  # confirming fails too, and changes nothing
         confirm_sent(chain)
     db.session.rollback()
     assert statuses(db)[("push", 1)] == ["signed"]
@@ -592,6 +595,40 @@ def test_a_nonce_taken_by_another_transaction_requeues_the_work(db, make_user, m
     assert statuses(db)[("post_epoch", 0)] == ["failed", "confirmed"]
 
 
+# --- issue #9: a proof is valid only against the root posted on chain --------------------------------
+
+def test_verify_proof_cli_reads_the_posted_root_from_the_node(db, runner, make_user, make_job, chain, node,
+                                                              tmp_path):
+    from rewards.models import ContributionLeaf
+    from rewards.payouts import contribution_proof
+
+    (worker,) = earn(db, make_user, make_job, n_workers=1)
+    build_epoch(chain)
+    db.session.commit()
+    settle(db, chain, node)
+    answer_id = db.session.scalar(db.select(ContributionLeaf.answer_id))
+    proof = contribution_proof(worker, answer_id)
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(proof))
+    where = f"read from distributor {chain.distributor.address} on chain {CHAIN_ID}"
+    configured = runner.invoke(args=["rewards", "verify-proof", str(path)])  # CHAIN_RPC_URL's node
+    assert configured.exit_code == 0 and configured.output.startswith(f"Valid: answer {answer_id}")
+    assert f"{where} at block " in configured.output
+    direct = runner.invoke(args=["rewards", "verify-proof", str(path), "--rpc", node.anvil.url])
+    assert direct.exit_code == 0 and where in direct.output
+    from rewards.chain import merkle
+
+    leaf = merkle.leaf_hash(merkle.CONTRIBUTION_TYPES, (proof["answer_id"], proof["item_id"], proof["wallet"],
+                                                        bytes.fromhex(proof["label_commitment"][2:]), 10**6, 1))
+    # a one-leaf "tree" paying itself a million, with a made-up posting transaction
+    forged = {**proof, "reward": 10**6, "proof": [], "root": "0x" + leaf.hex(), "post_tx": "0x" + "ab" * 32}
+    path.write_text(json.dumps(forged))
+    for extra in ([], ["--rpc", node.anvil.url]):
+        refused = runner.invoke(args=["rewards", "verify-proof", str(path), *extra])
+        assert refused.exit_code == 1 and refused.output.startswith("Invalid: root not posted."), refused.output
+        assert where in refused.output
+
+
 # --- h. a seeded random simulation ---------------------------------------------------------------------
 
 SIM_SEED = 11  # a seed where every kind of fault bites; PAYOUT_SIM_SEED=n tries others
@@ -632,7 +669,7 @@ def test_seeded_random_simulation_keeps_every_invariant(db, make_user, make_job,
         step and rolls back; nothing else may fail."""
         try:
             result = call()
-        except (requests.exceptions.ConnectionError, Crash) as exc:
+        except (ChainUnavailable, Crash) as exc:
             log.append(f"  aborted: {type(exc).__name__}")
             db.session.rollback()
             return None
