@@ -51,7 +51,7 @@ from rewards.funding import credit_deposit, credit_requester
 from rewards.holds import release_holds
 from rewards.ledger import TransferSpec, post_transfers
 from rewards.models import Hold, HoldStatus, JobBudget, LedgerAccount, LedgerEntry, LedgerTransfer
-from rewards.settlement import complete_payout, fail_payout, reserve_payout
+from rewards.payouts import complete_payout, fail_payout, reserve_payout
 
 from conftest import _truncate_all, choices_result
 

@@ -26,7 +26,7 @@ from rewards.funding import credit_deposit, credit_requester
 from rewards.holds import release_holds
 from rewards.ledger import balance_of, recomputed_balances
 from rewards.models import Hold, LedgerTransfer
-from rewards.settlement import complete_payout, fail_payout, reserve_payout
+from rewards.payouts import complete_payout, fail_payout, reserve_payout
 
 from conftest import TEXT_CONFIG, answer_item
 
