@@ -14,13 +14,12 @@ from browser_support import CHROMIUM_ARGS
 from eth_account import Account
 
 from annotation.imports import UploadedFile
-from annotation.tasks import next_task_for
 from annotation.models import Item
+from annotation.tasks import next_task_for
 from app.demo import IMAGE_CONFIG, shape_png
 from app.extensions import db as _db
 from app.operations.jobs import add_items, publish_job
 from app.operations.tasks import submit_answer
-from app.security import CONTENT_SECURITY_POLICY
 from app.worker import run_cycle
 from rewards.escrow import publish_cost
 from rewards.funding import credit_requester
