@@ -15,7 +15,8 @@ from flask import current_app, has_app_context
 @dataclass(frozen=True)
 class PayPolicy:
     token: str = "FLT"
-    # Platform fee charged to the requester on every accepted answer, in basis points of the reward.
+    # Platform fee charged to the requester on every accepted answer, in basis points of the reward
+    # (an upper bound: see fee_for).
     fee_bps: int = 500
     # The hourly pay floor in a reference currency, and how many token units one unit of it is worth.
     floor_per_hour: Decimal = Decimal("12")
@@ -32,8 +33,10 @@ class PayPolicy:
         return math.ceil(self.floor_per_hour * self.token_units_per_currency)
 
     def fee_for(self, reward: int) -> int:
-        """The platform fee on one accepted answer of `reward` units (rounded up)."""
-        return -(-reward * self.fee_bps // 10_000)
+        """The platform fee on one accepted answer of `reward` units: `fee_bps` of it, rounded
+        down to whole units, so the fee charged never exceeds the advertised rate. The platform
+        absorbs the fraction: a reward under 10,000 / fee_bps units (20 at 5%) pays no fee."""
+        return reward * self.fee_bps // 10_000
 
     def floor_reward(self, seconds_per_answer: float) -> int:
         """The least an answer taking this long may pay to meet the hourly floor."""

@@ -147,10 +147,10 @@ def create_and_publish_job(page, base: str, live_app) -> int:
     assert f"Imported {len(PLAN)} items." in page.locator(".flash").inner_text()
 
     # An admin credits the requester with the CLI, exactly what publishing reserves: the reward
-    # and the platform fee (5% of 10, rounded up: 1) per answer. (In an app context of its own,
+    # and the platform fee (5% of 10 rounds down: 0) per answer. (In an app context of its own,
     # whose teardown ends the session: on SQLite an open transaction would hold the write lock
     # the server needs.)
-    budget = (REWARD + 1) * OVERLAP * len(PLAN)
+    budget = REWARD * OVERLAP * len(PLAN)
     with live_app.app_context():
         credit = live_app.test_cli_runner().invoke(
             args=["rewards", "credit", "req_rita", str(budget), "--key", "browser-test"])

@@ -102,7 +102,7 @@ def test_money_charts_render_on_a_phone(app, live_app, chromium_path, make_user,
             requester.wait_for_url(f"{base}/spending")
             check_chart(requester, "spending-chart", tmp_path / "spending-phone.png")
             assert requester.locator("#spending-table tbody tr").count() == 2
-            assert requester.locator("#total-spent").inner_text() == "49"  # 4 × (10 + 1) + 5 bonus
+            assert requester.locator("#total-spent").inner_text() == "45"  # 4 × (10 + fee 0) + 5 bonus
 
             # On the job page: a bonus for one answer through the form (Enter submits it) ...
             go(requester, f"{base}/jobs/{job_id}")

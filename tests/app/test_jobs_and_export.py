@@ -27,8 +27,8 @@ def test_create_job_in_the_browser_flow(db, make_user, login):
     client.post(f"/jobs/{job.id}/items", data={"files": [(io.BytesIO(b"text\na\nb\n"), "rows.csv")]},
                 content_type="multipart/form-data")
     unfunded = client.post(f"/jobs/{job.id}/publish")
-    assert unfunded.status_code == 402 and "needs 48 FLT" in unfunded.get_data(as_text=True)
-    credit_requester(owner, 48, key="reviews")  # (7 + fee 1) × 3 answers × 2 items
+    assert unfunded.status_code == 402 and "needs 42 FLT" in unfunded.get_data(as_text=True)
+    credit_requester(owner, 42, key="reviews")  # (7 + fee 0: 5% of 7 rounds down) × 3 answers × 2 items
     db.session.commit()
     assert client.post(f"/jobs/{job.id}/publish").status_code == 302
     db.session.refresh(job)

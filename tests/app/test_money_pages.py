@@ -34,8 +34,9 @@ def spend_cell(response, key: str) -> int:
 
 
 @pytest.fixture
-def worked(db, make_user, make_job):
+def worked(db, app, make_user, make_job):
     """A published job (2 items × overlap 3, reward 10, fee 1) with one item decided 2:1."""
+    app.config["PLATFORM_FEE_BPS"] = 1000  # a fee of exactly 1 on a reward of 10 (fees round down)
     owner = make_user("requester")
     job = make_job(owner, n_items=2, overlap=3, reward=10)  # reserves 66
     workers = [make_user() for _ in range(3)]
@@ -45,7 +46,8 @@ def worked(db, make_user, make_job):
 
 # --- Job page -------------------------------------------------------------------------------------
 
-def test_a_draft_shows_what_publishing_reserves_and_what_to_add(db, make_user, make_job, login):
+def test_a_draft_shows_what_publishing_reserves_and_what_to_add(db, app, make_user, make_job, login):
+    app.config["PLATFORM_FEE_BPS"] = 1000  # a fee of exactly 1 on a reward of 10 (fees round down)
     owner = make_user("requester")
     job = make_job(owner, n_items=4, publish=False, reward=10, overlap=3)
     credit_requester(owner, 100, key="some")

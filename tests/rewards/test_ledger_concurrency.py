@@ -105,6 +105,7 @@ def answered_job(db, make_user, make_job, owner, **overrides):
 
 def test_one_requester_balance_many_spenders(app, db, make_user, make_job):
     """24 requests publish jobs and pay bonuses from one requester's balance, 4× oversubscribed."""
+    app.config["PLATFORM_FEE_BPS"] = 1000  # a fee of exactly 1 on a reward of 10 (fees round down)
     owner = make_user("requester")
     bonus_job, worker = answered_job(db, make_user, make_job, owner, n_items=2, overlap=1)
     drafts = [make_job(owner, n_items=1, overlap=1, reward=10, publish=False) for _ in range(N_THREADS)]
@@ -145,7 +146,7 @@ def test_one_requester_balance_many_spenders(app, db, make_user, make_job):
 
 
 def _escrow_with_surplus(db, make_user, make_job, *, n_items: int, surplus: int):
-    """A published job (overlap 1, reward 10 + fee 1 per slot) whose escrow holds `surplus`
+    """A published job (overlap 1, reward 10 + fee per slot) whose escrow holds `surplus`
     beyond what its slots need, with one answer in (so bonuses have a worker to go to)."""
     owner = make_user("requester")
     job, worker = answered_job(db, make_user, make_job, owner, n_items=n_items, overlap=1, reward=10)

@@ -1,6 +1,6 @@
 """Reports against a scripted scenario whose every bucket is worked out by hand (SQLite and PostgreSQL).
 
-Job: 4 items × overlap 3, reward 10, fee 1 (5 %). Answers take 60 s, so once 10 are measured the
+Job: 4 items × overlap 3, reward 10, fee 1 (10 %). Answers take 60 s, so once 10 are measured the
 pay floor (1200 FLT/h) needs 20 per answer: every accepted answer gets a 10 top-up, refilled from
 the requester's balance. Then bonuses from escrow and from the balance, two upheld disputes
 (one of them over an answer with a balance bonus) and the close, which refunds the rest.
@@ -33,7 +33,8 @@ from conftest import answer_item
 
 
 @pytest.fixture
-def scenario(db, make_user, make_job):
+def scenario(db, app, make_user, make_job):
+    app.config["PLATFORM_FEE_BPS"] = 1000  # a fee of exactly 1 on a reward of 10 (fees round down)
     owner, admin = make_user("requester"), make_user("admin")
     a, b, c = (make_user() for _ in range(3))
     job = make_job(owner, n_items=4, overlap=3, reward=10, seconds_per_task=30)  # reserves 132
@@ -79,15 +80,15 @@ def test_job_spend_counts_every_bucket_exactly(db, scenario):
 def test_requester_spend_rows_and_totals(db, scenario, make_job, make_user):
     owner = scenario["owner"]
     draft = make_job(owner, publish=False, title="Draft")
-    other = make_job(owner, n_items=1, overlap=1, reward=20)  # reserves 21
+    other = make_job(owner, n_items=1, overlap=1, reward=20)  # reserves 22 (fee 2 at 10 %)
     make_job(make_user("requester"))  # someone else's: never in this report
     report = requester_spend(owner)
     assert [job.id for job, _ in report.rows] == [other.id, draft.id, scenario["job"].id]
     by_id = {job.id: spend for job, spend in report.rows}
     assert by_id[draft.id].reserved == 0 and by_id[draft.id].spent == 0
-    assert (by_id[other.id].reserved, by_id[other.id].escrow_left) == (21, 21)
-    assert report.totals.reserved == 231 + 21
-    assert report.totals.escrow_left == 37 + 21
+    assert (by_id[other.id].reserved, by_id[other.id].escrow_left) == (22, 22)
+    assert report.totals.reserved == 231 + 22
+    assert report.totals.escrow_left == 37 + 22
     assert report.totals.bonuses == 16 and report.totals.spent == 201
     assert report.balance == balance_of(f"FLT:requester:{owner.id}")
 

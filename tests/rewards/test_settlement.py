@@ -55,7 +55,8 @@ def books_balance():
 
 
 
-def test_publishing_without_the_money_is_refused_and_reserves_nothing(db, make_user, make_job):
+def test_publishing_without_the_money_is_refused_and_reserves_nothing(db, app, make_user, make_job):
+    app.config["PLATFORM_FEE_BPS"] = 1000  # a fee of exactly 1 on a reward of 10 (fees round down)
     owner = make_user("requester")
     job = make_job(owner, n_items=4, publish=False, reward=10)
     credit_requester(owner, publish_cost(job) - 1, key="almost")
@@ -68,7 +69,7 @@ def test_publishing_without_the_money_is_refused_and_reserves_nothing(db, make_u
     credit_requester(owner, 1, key="enough")
     publish_job(owner, job)
     db.session.commit()
-    assert (requester(owner), escrow(job)) == (0, 132)  # (10 + fee 1 [5% rounded up]) × 3 × 4
+    assert (requester(owner), escrow(job)) == (0, 132)  # (10 + fee 1) × 3 × 4
     books_balance()
 
 
@@ -119,13 +120,14 @@ def test_measured_time_under_the_floor_tops_up_every_accepted_answer(db, make_us
     close_job(owner, job)
     db.session.commit()
     assert escrow(job) == 0
-    # the requester paid 12 × (20 + 1 fee) and got the rest back
-    assert requester(owner) == 132 + 1000 - 12 * 21
+    # the requester paid 12 × (20 + fee 0: 5% of 10 rounds down) and got the rest back
+    assert requester(owner) == 120 + 1000 - 12 * 20
     books_balance()
 
 
 def test_a_requester_who_cannot_cover_top_ups_is_paused_and_owed_top_ups_follow_the_money(
-        db, make_user, make_job):
+        db, app, make_user, make_job):
+    app.config["PLATFORM_FEE_BPS"] = 1000  # a fee of exactly 1 on a reward of 10 (fees round down)
     owner = make_user("requester")
     job = make_job(owner, n_items=6, overlap=2, reward=10, seconds_per_task=30)  # escrow 132, balance 0
     workers = [make_user() for _ in range(2)]
@@ -152,7 +154,8 @@ def test_a_requester_who_cannot_cover_top_ups_is_paused_and_owed_top_ups_follow_
     books_balance()
 
 
-def test_earnings_are_held_then_released_unless_disputed(db, make_user, make_job):
+def test_earnings_are_held_then_released_unless_disputed(db, app, make_user, make_job):
+    app.config["PLATFORM_FEE_BPS"] = 1000  # a fee of exactly 1 on a reward of 10 (fees round down)
     owner, admin = make_user("requester"), make_user("admin")
     job = make_job(owner, n_items=2, overlap=1, reward=10)
     worker = make_user()
