@@ -1,6 +1,6 @@
 """Gas and wall time of paying 10,000 workers through CumulativeMerkleDistributor.
 
-    cd /work/main
+    # from the repository's root
     .venv/bin/python bench/chain_gas.py                       # anvil, 10,000 wallets, batches of 300
     .venv/bin/python bench/chain_gas.py --chain embedded --wallets 2000
 

@@ -1,6 +1,6 @@
 """Accuracy of every registered aggregator vs crowd-kit 1.4.2 on the real crowd data sets.
 
-    cd /work/main
+    # from the repository's root
     .venv/bin/python bench/consensus_accuracy.py                  # both sides
     .venv/bin/python bench/consensus_accuracy.py --no-crowdkit    # ours only (seconds)
 

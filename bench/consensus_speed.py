@@ -1,6 +1,6 @@
 """Speed and peak memory of our aggregators vs crowd-kit's, at 100k / 500k / 1M answers.
 
-    cd /work/main
+    # from the repository's root
     .venv/bin/python bench/consensus_speed.py                 # full run (long: crowd-kit)
     .venv/bin/python bench/consensus_speed.py --sizes 100000 --timeout 120
 

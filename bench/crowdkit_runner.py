@@ -3,7 +3,7 @@
 crowd-kit 1.4.2 conflicts with our environment (its Wawa and ZeroBasedSkill fail with
 scikit-learn >= 1.6), so it lives in its own virtualenv::
 
-    cd /work/main
+    # from the repository's root
     python3 -m venv .venv-crowdkit
     .venv-crowdkit/bin/pip install 'crowd-kit==1.4.2' 'scikit-learn<1.6'
 

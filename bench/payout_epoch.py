@@ -1,6 +1,6 @@
 """One payout epoch for 10,000 workers through the payout engine, on anvil and PostgreSQL.
 
-    cd /work/main
+    # from the repository's root
     psql -h 127.0.0.1 -U postgres -c 'create database fl_payout_bench'   # once
     .venv/bin/python bench/payout_epoch.py [--workers 10000] [--batch 200] [--database-url URL]
 
