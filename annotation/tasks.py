@@ -146,8 +146,8 @@ def release_expired_leases(job: Job, *, now: dt.datetime | None = None) -> int:
 
 def get_assignment_for(worker: User, assignment_id: int, *, lock: bool = False) -> Assignment:
     query = db.select(Assignment).where(Assignment.id == assignment_id)
-    if lock:
-        query = query.with_for_update()
+    if lock:  # and re-read: another transaction may have changed it while we waited
+        query = query.with_for_update().execution_options(populate_existing=True)
     assignment = db.session.scalar(query)
     if assignment is None or assignment.worker_id != worker.id:
         raise NotFound(f"Task {assignment_id} not found.")

@@ -18,7 +18,7 @@ from app import security
 from app.extensions import db, login_manager
 from app.identity.errors import IdentityConflict, IdentityError
 from consensus import ConsensusError
-from rewards.chain.errors import ChainError
+from rewards.chain.errors import ChainError, ChainUnavailable
 from rewards.errors import (
     BelowPayFloor,
     InsufficientFunds,
@@ -90,10 +90,15 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(ChainError)
     def chain_error(exc: ChainError):
-        log.warning("chain unavailable on %s %s: %s", request.method, request.path, exc)
-        return error_response(503, "chain_unavailable",
-                              "The blockchain node cannot be reached right now; nothing was saved. "
-                              "Please try again in a minute.")
+        if isinstance(exc, ChainUnavailable):
+            log.warning("chain unavailable on %s %s: %s", request.method, request.path, exc)
+            return error_response(503, "chain_unavailable",
+                                  "The blockchain node cannot be reached right now; nothing was saved. "
+                                  "Please try again in a minute.")
+        # A misconfigured or misbehaving chain: the operator's problem, told in the log only.
+        log.error("chain error on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "chain_error", "The platform's blockchain connection is not working "
+                              "right now; nothing was saved. The operators have been told.")
 
     @app.errorhandler(ConsensusError)
     def consensus_error(exc: ConsensusError):
