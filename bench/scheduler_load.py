@@ -1,6 +1,6 @@
 """Scheduler throughput: next-task and submit over HTTP, from 1, 8 and 32 annotators at once.
 
-    cd /work/main
+    # from the repository's root
     .venv/bin/python bench/scheduler_load.py                     # 20 s per level, 1/8/32
     .venv/bin/python bench/scheduler_load.py --duration 10 --levels 1,8 --gunicorn-workers 2
 
@@ -9,8 +9,9 @@ What it does, end to end, all on 127.0.0.1:
    migrations with ``flask db upgrade``, configured like production (``FLASK_ENV=production``,
    a random ``FLASK_SECRET_KEY``, an instance folder in a temporary directory, CSRF on);
 2. seeds one published job of ``--items`` text items (overlap 3, reward 10) through the
-   services, and a fresh set of annotator accounts per level (bulk-inserted with one
-   precomputed argon2id hash at argon2-cffi's default cost, which is what login verifies);
+   services (the requester credited exactly what publishing reserves), and a fresh set of
+   annotator accounts per level (bulk-inserted with one precomputed argon2id hash at
+   argon2-cffi's default cost, which is what login verifies);
 3. starts ``gunicorn --preload -w W --threads T wsgi:app`` on a free port;
 4. per level, logs every simulated annotator in (``GET /login`` for the form's csrf_token,
    ``POST /login``, then the ``<meta name="csrf-token">`` of ``/work`` for the JSON calls'
@@ -19,7 +20,9 @@ What it does, end to end, all on 127.0.0.1:
 5. prints a table (answers/s, next-task and submit latency percentiles, errors) and then checks
    in SQL that no item got more than ``overlap`` answers, nobody got an item twice, no lease
    leaked, every answer the clients were told was stored is stored, and every accepted answer
-   was paid exactly once.
+   was paid exactly once; then that ``flask annotation replay-decisions`` (every decision
+   re-derived from the stored worker models) and ``flask rewards reconcile`` (every balance
+   re-added from its transfers) exit 0.
 
 The load generator runs on the same machine as the server and the database and competes with
 them for the CPU; its own CPU use per level is printed so that can be judged.
@@ -74,6 +77,13 @@ def server_env(db_url: str, instance: Path) -> dict[str, str]:
         "FLASK_ENV": "production",
         "FLASK_SECRET_KEY": secrets.token_hex(32),
         "FLASK_SQLALCHEMY_DATABASE_URI": db_url,
+        # Production refuses to start without the https address users open; nothing here
+        # resolves it, it only has to be configured.
+        "FLASK_PUBLIC_URL": "https://bench.invalid",
+        # Production marks the session cookie Secure, and a client then sends it only over
+        # https; the bench talks plain http to 127.0.0.1, so without this no annotator would
+        # stay logged in after POST /login.
+        "FLASK_SESSION_COOKIE_SECURE": "false",
         # Every simulated annotator logs in from 127.0.0.1: the per-address login limit is off.
         "FLASK_RATELIMIT_ENABLED": "false",
         "FAIRLABEL_INSTANCE_PATH": str(instance),
@@ -96,6 +106,8 @@ def seed(env: dict[str, str], *, n_items: int, overlap: int, reward: int, aggreg
     from app.identity.models import Role, User
     from app.operations.jobs import add_items as import_upload
     from app.operations.jobs import create_job, publish_job
+    from rewards.escrow import publish_cost
+    from rewards.funding import credit_requester
 
     app = create_app()
     with app.app_context():
@@ -106,6 +118,9 @@ def seed(env: dict[str, str], *, n_items: int, overlap: int, reward: int, aggreg
         rows = "\n".join(json.dumps({"text": f"sentence number {i}"}) for i in range(n_items))
         import_upload(owner, job, [UploadedFile("rows.jsonl", rows.encode())],
                       media_root=app.config["MEDIA_ROOT"])
+        cost = publish_cost(job)
+        if cost:  # exactly what publishing reserves in escrow, as an admin's credit would give
+            credit_requester(owner, cost, key=f"bench-job-{job.id}")
         publish_job(owner, job)
         password_hash = PasswordHasher().hash(PASSWORD)  # the production default cost
         db.session.execute(db.insert(User), [
@@ -328,6 +343,25 @@ def check_database(dsn: str, overlap: int, reward: int,
     ]
 
 
+COMMAND_CHECKS = [
+    (("annotation", "replay-decisions"), "flask annotation replay-decisions exits 0"),
+    (("rewards", "reconcile"), "flask rewards reconcile exits 0"),
+]
+
+
+def check_commands(env: dict[str, str]) -> list[tuple[str, bool, str]]:
+    """Re-derive every decision and re-add every balance with the platform's own commands, as
+    an operator would after an incident; each exits 1 on any difference."""
+    checks = []
+    for args, name in COMMAND_CHECKS:
+        done = subprocess.run([sys.executable, "-m", "flask", *args], env=env, cwd=REPO,
+                              capture_output=True, text=True)
+        output = (done.stdout + done.stderr).strip().splitlines()
+        detail = f"exit {done.returncode}: " + (" | ".join(output[-3:]) if output else "(no output)")
+        checks.append((name, done.returncode == 0, detail))
+    return checks
+
+
 # --- main --------------------------------------------------------------------------------------
 
 def _dirty() -> bool:
@@ -432,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     reported = [a for r in results for a in r["answer_ids"]]
-    checks = check_database(dsn, args.overlap, args.reward, reported)
+    checks = check_database(dsn, args.overlap, args.reward, reported) + check_commands(env)
     for name, ok, detail in checks:
         print(f"  [{'ok' if ok else 'FAIL'}] {name}: {detail}")
     return 0 if all(ok for _, ok, _ in checks) else 1
