@@ -1,8 +1,11 @@
 """Server-side forms (Flask-WTF): CSRF on every one, validation messages in the page."""
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
+from flask_wtf.form import _Auto
+from werkzeug.datastructures import CombinedMultiDict
 from wtforms import (
     HiddenField,
     IntegerField,
@@ -22,7 +25,22 @@ from consensus import AGGREGATORS
 EXAMPLE_CONFIG = TEXT_CONFIG  # the demo's sentiment config: a working starting point
 
 
-class SignupForm(FlaskForm):
+class Form(FlaskForm):
+    """The pages' forms read form fields and files only. Flask-WTF would also read a JSON body
+    as form data, and fails (500) on one that is not an object; a page is never sent JSON."""
+
+    class Meta:
+        def wrap_formdata(self, form, formdata):
+            if formdata is _Auto:
+                if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+                    return None
+                if request.files:
+                    return CombinedMultiDict((request.files, request.form))
+                return request.form
+            return formdata
+
+
+class SignupForm(Form):
     username = StringField("Username", validators=[DataRequired(), Length(3, 64)])
     password = PasswordField("Password", validators=[
         DataRequired(), Length(min=8, max=256, message="Passwords need at least 8 and at most 256 characters.")])
@@ -31,7 +49,7 @@ class SignupForm(FlaskForm):
                       default="annotator", validators=[DataRequired()])
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     current_password = PasswordField("Current password (leave empty if you signed up with a wallet)",
                                      validators=[Optional(), Length(max=256)])
     new_password = PasswordField("New password", validators=[
@@ -40,12 +58,12 @@ class PasswordForm(FlaskForm):
         DataRequired(), EqualTo("new_password", message="The two new passwords differ.")])
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField("Username", validators=[DataRequired()])
     password = PasswordField("Password", validators=[DataRequired()])
 
 
-class JobForm(FlaskForm):
+class JobForm(Form):
     title = StringField("Title", validators=[DataRequired(), Length(1, 200)])
     instructions = TextAreaField("Instructions (Markdown)", validators=[Length(max=50_000)])
     label_config = TextAreaField("Labeling config (Label Studio XML)", default=EXAMPLE_CONFIG,
@@ -68,15 +86,15 @@ class JobForm(FlaskForm):
     ])
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     files = MultipleFileField("CSV, JSON or JSONL rows; image or audio files; or a zip of them")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """No fields: just the CSRF token for state-changing buttons."""
 
 
-class BonusForm(FlaskForm):
+class BonusForm(Form):
     """A bonus for one answer or for a worker's work on the job. `key` is a fresh uuid in every
     rendered form, so submitting the same form twice pays once."""
 
@@ -91,5 +109,5 @@ class BonusForm(FlaskForm):
     reason = StringField("Reason (the annotator sees it)", validators=[Optional(), Length(max=500)])
 
 
-class DisputeForm(FlaskForm):
+class DisputeForm(Form):
     reason = TextAreaField("Why is this answer wrong?", validators=[DataRequired(), Length(1, 1000)])
