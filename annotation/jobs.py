@@ -28,14 +28,9 @@ def render_instructions(markdown_text: str) -> str:
 
 
 def _require_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            value = int(str(value).strip())
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{name} must be a whole number.", field=name) from None
-    if not low <= value <= high:
-        raise InvalidInput(f"{name} must be between {low} and {high}.", field=name)
-    return value
+    from annotation.validation import whole_number  # ASCII digits only; one rule everywhere
+
+    return whole_number(value, name, low, high)
 
 
 def create_job(

@@ -30,10 +30,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.resolve_paths(app)
     config.validate_config(app)
 
+    from app import inputs
     from app.extensions import csrf, db, limiter, login_manager, migrate
-    from app.inputs import BoundedJSONProvider
 
-    app.json = BoundedJSONProvider(app)
+    app.json = inputs.BoundedJSONProvider(app)
+    inputs.register(app)  # the bounded <int:> converter, before any route is added
     if app.config["TRUSTED_PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -1,79 +1,30 @@
 """Reading what clients send, within bounds, before anything else sees it.
 
-Every JSON body is parsed here (the app's JSON provider), with a size cap and a nesting cap
-checked on the raw bytes *before* the parser runs: Python's C JSON parser recurses per level and
-its guard depends on the recursion limit, which a dependency (py_ecc) raises at import, so a deep
-enough body would overflow the C stack and kill the worker. Strings holding NUL or a lone
-surrogate, non-finite numbers and oversized integers are refused too: the database cannot store
-the first two, and the last two are never meaningful input.
+- Every JSON body is parsed by `annotation.validation.loads_bounded` (registered as the app's
+  JSON provider): depth and size are checked on the raw bytes before the parser runs, and
+  NaN/Infinity, over-long integers, NUL and unpaired surrogates are refused. See that module for
+  why (a deep body would otherwise kill the worker process).
+- `<int:...>` in every route takes ASCII digits from 1 to 2**31 - 1, the range of the integer
+  columns ids live in; anything else does not match, so it is a 404 and never reaches the
+  database (which would raise "integer out of range").
+- Query strings, form fields, upload file names and the path may not hold NUL or an unpaired
+  surrogate: no text column can store them (400 before any view runs).
+- `query_int` reads a whole number (a page, an id) from the query string, or answers 400.
 """
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-import numpy as np
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 
-MAX_JSON_DEPTH = 64
-MAX_INT_DIGITS = 30
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+from annotation.errors import InvalidInput
+from annotation.validation import MAX_ID, bad_text, loads_bounded, whole_number
 
-
-class UnsafeJSON(ValueError):
-    """JSON that is well formed but outside what the platform accepts."""
-
-
-def _depth(data: bytes) -> int:
-    """Deepest nesting of [ and { outside strings, in one vectorised pass."""
-    bare = _STRING.sub(b'""', data)
-    codes = np.frombuffer(bare, dtype=np.uint8)
-    steps = (np.isin(codes, (0x5B, 0x7B)).astype(np.int32)
-             - np.isin(codes, (0x5D, 0x7D)).astype(np.int32))
-    return int(np.cumsum(steps).max(initial=0))
-
-
-def _refuse_constant(name: str) -> Any:
-    raise UnsafeJSON(f"{name} is not a number this platform accepts")
-
-
-def _parse_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise UnsafeJSON(f"an integer of {len(text)} digits is too long")
-    return int(text)
-
-
-def _check_strings(value: Any) -> None:
-    """Refuse NUL and lone surrogates anywhere in keys or string values (iteratively)."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if _BAD_TEXT.search(node):
-                raise UnsafeJSON("a string holds a NUL character or an unpaired surrogate")
-        elif isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-
-
-def loads_bounded(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """`json.loads` that refuses what would hurt us (see the module docstring)."""
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
-    if _depth(raw) > max_depth:
-        raise UnsafeJSON(f"nesting deeper than {max_depth} levels")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnsafeJSON(f"not UTF-8 (byte {exc.start})") from None
-    value = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
-    _check_strings(value)
-    return value
+# Highest ?page= a listing takes: far beyond any real listing, small enough for any OFFSET.
+MAX_PAGE = 100_000
 
 
 class BoundedJSONProvider(DefaultJSONProvider):
@@ -81,6 +32,49 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return loads_bounded(s)
+
+
+class BoundedIntConverter(IntegerConverter):
+    """Werkzeug's `int` converter limited to ASCII digits and the range of an id column.
+
+    Werkzeug's own matches `\\d+`, which includes other scripts' digits (`/jobs/٥` is job 5) and
+    numbers of any size (`/jobs/2147483648` reaches PostgreSQL, which raises).
+    """
+
+    regex = r"[0-9]{1,10}"
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int = 1, max: int = MAX_ID,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=False)
+
+
+def register(app: Flask) -> None:
+    """Install the bounded `int` converter and the text guard. Call before any blueprint is
+    registered: routes pick their converter when they are added."""
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.before_request(refuse_unstorable_text)
+
+
+def refuse_unstorable_text() -> None:
+    """400 for a NUL or an unpaired surrogate in the path, the query string, form fields or an
+    uploaded file's name (file contents are the importer's to check)."""
+    places: list[tuple[str, Any]] = [("the address", request.path), ("the query string", request.args.to_dict(flat=False))]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        places.append(("the form", request.form.to_dict(flat=False)))
+        places.append(("a file name", [f.filename or "" for f in request.files.values()]))
+    for where, value in places:
+        problem = bad_text(value)
+        if problem:
+            raise InvalidInput(f"Refused: {problem.replace('a string', where)}.", field=where)
+
+
+def query_int(name: str, *, default: int | None = 1, low: int = 1, high: int = MAX_PAGE) -> int | None:
+    """The query-string argument `name` as a whole number in [low, high]; `default` when it is
+    absent or empty; InvalidInput (400) for anything else (`?page=2**63`, `?page=٥`)."""
+    value = request.args.get(name, "")
+    if value == "":
+        return default
+    return whole_number(value, name, low, high)
 
 
 def json_object(*, error: type[Exception]) -> dict[str, Any]:
@@ -96,7 +90,7 @@ def json_object(*, error: type[Exception]) -> dict[str, Any]:
     try:
         body = request.get_json()
     except BadRequest as exc:
-        raise error(f"The body is not valid JSON: {_reason(exc)}", field="body") from None
+        raise error(f"The body is not valid JSON: {_reason(exc)}.", field="body") from None
     if not isinstance(body, dict):
         raise error("Send a JSON object ({...}).", field="body")
     return body

@@ -14,11 +14,6 @@ MAX_AMOUNT = 10**15
 
 
 def _require_amount(amount: Any, name: str = "amount") -> int:
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        try:
-            amount = int(str(amount).strip())
-        except (TypeError, ValueError):
-            raise InvalidAmount(f"{name} must be a whole number of token units.", field=name) from None
-    if not 0 < amount <= MAX_AMOUNT:
-        raise InvalidAmount(f"{name} must be between 1 and {MAX_AMOUNT}.", field=name)
-    return amount
+    from annotation.validation import whole_number  # ASCII digits only; one rule everywhere
+
+    return whole_number(amount, name, 1, MAX_AMOUNT, error=InvalidAmount)

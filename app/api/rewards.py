@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
 from flask_login import current_user, login_required
 
 from annotation.errors import NotFound, PermissionDenied
 from annotation.jobs import get_job_for
 from annotation.models import Answer
+from annotation.validation import MAX_ID, whole_number
 from app.api import api
 from app.extensions import db
+from app.inputs import json_object
 from rewards.accounts import requester_balance, worker_balances
 from rewards.bonuses import pay_bonus
 from rewards.disputes import dispute_answer
@@ -30,19 +31,14 @@ def _requester():
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidAmount("Send a JSON object.", field="body")
-    return body
+    return json_object(error=InvalidAmount)
 
 
 def _optional_id(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
-        raise InvalidAmount(f"{name} must be a positive whole number.", field=name)
-    return int(value)
+    return whole_number(value, name, 1, MAX_ID, error=InvalidAmount)
 
 
 def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import current_app, url_for
 from flask_login import current_user, login_required
 
 from annotation.errors import InvalidAnswer, PermissionDenied
@@ -11,6 +11,7 @@ from annotation.jobs import get_job_for
 from annotation.models import Answer, Assignment
 from app.api import api
 from app.extensions import db
+from app.inputs import json_object
 from app.operations import tasks as work
 from app.operations.tasks import SchedulerSettings
 
@@ -51,17 +52,10 @@ def next_task(job_id: int):
     return {"task": task_json(assignment)}
 
 
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidAnswer("Send a JSON object: {\"result\": [...]}.")
-    return body
-
-
 @api.post("/tasks/<int:assignment_id>/answer")
 @login_required
 def answer(assignment_id: int):
-    body = _json_body()
+    body = json_object(error=InvalidAnswer)
     if "result" not in body:
         raise InvalidAnswer("The answer has no `result`.")
     stored: Answer = work.submit_answer(_annotator(), assignment_id, body["result"], settings=_settings())

@@ -23,8 +23,10 @@ from annotation.jobs import (
 from annotation.levels import LEVELS, level_rank
 from annotation.models import Answer
 from annotation.results import job_worker_quality, recompute_job
+from annotation.validation import MAX_ID, whole_number
 from app.errors import status_for
 from app.extensions import db, utcnow
+from app.inputs import query_int
 from app.operations import jobs as lifecycle
 from app.web import web
 from app.web.forms import ActionForm, BonusForm, DisputeForm, JobForm, UploadForm
@@ -87,26 +89,36 @@ def _bonus_form(job, form: BonusForm | None = None) -> BonusForm:
     if form is not None:
         return form
     form = BonusForm(formdata=None, key=uuid.uuid4().hex)
-    form.answer_id.data = str(request.args.get("bonus_answer", type=int) or "")
-    form.worker_id.data = "" if form.answer_id.data else str(request.args.get("bonus_worker", type=int) or "")
+    form.answer_id.data = str(query_int("bonus_answer", default=None, high=MAX_ID) or "")
+    form.worker_id.data = "" if form.answer_id.data else str(
+        query_int("bonus_worker", default=None, high=MAX_ID) or "")
     return form
+
+
+def _form_id(value: object) -> int | None:
+    """A hidden id field as an id, or None when it is empty or not one (the form then asks for
+    a target instead of failing)."""
+    try:
+        return whole_number(value, "id", 1, MAX_ID) if value else None
+    except InvalidInput:
+        return None
 
 
 def _bonus_target(job, form: BonusForm) -> dict | None:
     """What the bonus form pays: {"answer": Answer} or {"worker_id": id}; None when unset."""
-    if form.answer_id.data and str(form.answer_id.data).isdigit():
-        answer = db.session.get(Answer, int(form.answer_id.data))
+    answer_id, worker_id = _form_id(form.answer_id.data), _form_id(form.worker_id.data)
+    if answer_id is not None:
+        answer = db.session.get(Answer, answer_id)
         if answer is not None and answer.job_id == job.id:
             return {"answer": answer, "worker_id": answer.worker_id}
-    if form.worker_id.data and str(form.worker_id.data).isdigit():
-        return {"answer": None, "worker_id": int(form.worker_id.data)}
+    if worker_id is not None:
+        return {"answer": None, "worker_id": worker_id}
     return None
 
 
 def _render_job(job, *, upload_error: str | None = None, status: int = 200,
                 bonus_form: BonusForm | None = None, money_error: str | None = None):
-    page = request.args.get("page", 1, type=int)
-    answers_page = request.args.get("answers_page", 1, type=int)
+    page, answers_page = query_int("page"), query_int("answers_page")
     rate, measured = hourly_rate(job)
     policy = current_policy()
     bonus_form = _bonus_form(job, bonus_form)
