@@ -129,33 +129,53 @@ def _describe_sdk_error(exc: Exception) -> str:
     return re.sub(r"\s*\(<string>, line \d+\)$", "", text)
 
 
-def normalize_answer(spec: LabelSpec, result: Any) -> dict[str, list[str]]:
-    """Check a Label Studio `result` list against the spec; return {control: sorted choices}.
+# The keys of a Label Studio result object that a choices answer may carry, and the origins it
+# may name; anything else is refused, so an answer stores nothing the config does not define.
+RESULT_KEYS = frozenset({"id", "from_name", "to_name", "type", "value", "origin"})
+RESULT_ORIGINS = frozenset({"manual", "prediction", "prediction-changed"})
+_RESULT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
+
+def validate_answer(spec: LabelSpec, result: Any) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """Check a Label Studio `result` list against the spec.
+
+    Returns (the result rebuilt from what was checked — known controls, their choices in config
+    order, `id`/`origin` when well formed, nothing else — and {control: sorted choices}).
     Every control must be answered: exactly one choice for single, at least one for multiple.
+    The size is bounded by the config: one region per control (a second one for a control is
+    refused, so at most len(controls) + 1 regions are ever looked at), choices from its list.
     """
     if not isinstance(result, list):
         raise InvalidAnswer("`result` must be a list of Label Studio result objects.")
     chosen: dict[str, list[str]] = {}
+    regions: dict[str, dict[str, Any]] = {}
     for index, region in enumerate(result):
         if not isinstance(region, dict):
             raise InvalidAnswer(f"result[{index}] must be an object.", index=index)
+        unknown_keys = sorted(k for k in region if k not in RESULT_KEYS)
+        if unknown_keys:
+            raise InvalidAnswer(f"result[{index}] has {_short(unknown_keys[0])}, which is not a key of a "
+                                f"Label Studio result ({', '.join(sorted(RESULT_KEYS))}).", index=index)
         name = region.get("from_name")
         control = spec.control(name) if isinstance(name, str) else None
         if control is None:
-            raise InvalidAnswer(f"result[{index}].from_name {name!r} is not a control of this job.",
+            raise InvalidAnswer(f"result[{index}].from_name {_short(name)} is not a control of this job.",
                                 index=index)
         if region.get("type") != control.kind:
             raise InvalidAnswer(f"result[{index}].type must be {control.kind!r}.", index=index)
+        if region.get("to_name", control.to_name) != control.to_name:
+            raise InvalidAnswer(f"result[{index}].to_name must be {control.to_name!r}.", index=index)
         if name in chosen:
             raise InvalidAnswer(f"Control {name!r} is answered twice.", index=index)
         value = region.get("value")
         choices = value.get("choices") if isinstance(value, dict) else None
         if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
             raise InvalidAnswer(f"result[{index}].value.choices must be a list of strings.", index=index)
+        if set(value) != {"choices"}:
+            raise InvalidAnswer(f"result[{index}].value may hold only `choices`.", index=index)
         unknown = [c for c in choices if c not in control.choices]
         if unknown:
-            raise InvalidAnswer(f"{unknown[0]!r} is not a choice of {name!r}.", index=index)
+            raise InvalidAnswer(f"{_short(unknown[0])} is not a choice of {name!r}.", index=index)
         if len(set(choices)) != len(choices):
             raise InvalidAnswer(f"Control {name!r} repeats a choice.", index=index)
         if not choices:
@@ -163,9 +183,45 @@ def normalize_answer(spec: LabelSpec, result: Any) -> dict[str, list[str]]:
         if not control.multiple and len(choices) != 1:
             raise InvalidAnswer(f"Choose exactly one option for {name!r}.", index=index)
         chosen[name] = sorted(choices, key=control.choices.index)
+        regions[name] = _clean_region(region, control, chosen[name], index)
     missing = [c.name for c in spec.controls if c.name not in chosen]
     if missing:
         raise InvalidAnswer(f"Answer every question: {', '.join(missing)} has no choice.")
+    return [regions[c.name] for c in spec.controls], chosen
+
+
+def _clean_region(region: dict[str, Any], control: ControlSpec, choices: list[str],
+                  index: int) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    if "id" in region:
+        if not isinstance(region["id"], str) or not _RESULT_ID_RE.match(region["id"]):
+            raise InvalidAnswer(f"result[{index}].id must be 1–64 letters, digits, '-' or '_'.", index=index)
+        clean["id"] = region["id"]
+    clean.update(from_name=control.name, to_name=control.to_name, type=control.kind,
+                 value={"choices": list(choices)})
+    if "origin" in region:
+        if region["origin"] not in RESULT_ORIGINS:
+            raise InvalidAnswer(f"result[{index}].origin must be one of "
+                                f"{', '.join(sorted(RESULT_ORIGINS))}.", index=index)
+        clean["origin"] = region["origin"]
+    return clean
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value) if isinstance(value, str) else f"a {type(value).__name__}"
+    if value is None:
+        text = "None"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def normalize_answer(spec: LabelSpec, result: Any) -> dict[str, list[str]]:
+    """Validate `result` (see `validate_answer`) and return {control: sorted choices}.
+
+    `result` itself is rewritten in place to the validated, normalized list, so the caller that
+    stores it stores only what was checked (a client cannot park extra JSON in an answer).
+    """
+    normalized, chosen = validate_answer(spec, result)
+    result[:] = normalized
     return chosen
 
 

@@ -7,7 +7,7 @@ from flask import current_app, url_for
 from flask_login import current_user, login_required
 
 from annotation.errors import InvalidAnswer, PermissionDenied
-from annotation.jobs import get_job_for
+from annotation.jobs import get_job_for, job_spec
 from annotation.models import Answer, Assignment
 from app.api import api
 from app.extensions import db
@@ -28,12 +28,15 @@ def _annotator():
 
 
 def task_json(assignment: Assignment) -> dict[str, Any]:
-    """What the annotator may see of a task: its data and lease — never gold or others' answers."""
+    """What the annotator may see of a task: the data fields the config's objects read, and the
+    lease — never gold, others' answers or any other field of the row (an uploaded file's name,
+    or a requester's own columns, may give the answer away)."""
     item = assignment.item
+    variables = job_spec(item.job).variables
     return {
         "id": assignment.id,
         "item_id": item.id,
-        "data": item.data,
+        "data": {name: item.data[name] for name in variables if name in item.data},
         "lease_expires_at": assignment.lease_expires_at.isoformat(),
         "answer_url": url_for("api.answer", assignment_id=assignment.id),
         "skip_url": url_for("api.skip", assignment_id=assignment.id),

@@ -74,3 +74,39 @@ def test_single_choice_takes_exactly_one():
     spec = parse_label_config(MULTI.replace('choice="multiple"', 'choice="single"'))
     with pytest.raises(InvalidAnswer, match="exactly one"):
         normalize_answer(spec, [_region(["cat", "dog"])])
+
+
+# --- Issue #9 §3: an annotator can store arbitrary extra JSON in an answer's result -----------------
+
+@pytest.mark.parametrize("result, fragment", [
+    ([{**_region(["cat"]), "meta": {"text": ["x" * 1000]}}], "'meta', which is not a key of a Label Studio result"),
+    ([{**_region(["cat"]), "value": {"choices": ["cat"], "text": ["extra"]}}], "value may hold only `choices`"),
+    ([{**_region(["cat"]), "to_name": "elsewhere"}], "to_name must be 'img'"),
+    ([{**_region(["cat"]), "id": "x" * 65}], "id must be 1–64 letters"),
+    ([{**_region(["cat"]), "id": 7}], "id must be 1–64 letters"),
+    ([{**_region(["cat"]), "origin": "made-up"}], "origin must be one of"),
+    ([_region(["cat"])] * 3, "answered twice"),
+])
+def test_an_answer_with_keys_or_values_the_config_does_not_define_is_refused(result, fragment):
+    with pytest.raises(InvalidAnswer) as caught:
+        normalize_answer(parse_label_config(MULTI), result)
+    assert fragment in caught.value.message
+
+
+def test_the_stored_result_is_the_validated_normalized_one():
+    spec = parse_label_config(MULTI)
+    sent = [{"id": "a1", "origin": "manual", "from_name": "tags", "type": "choices",
+             "value": {"choices": ["bird", "cat"]}}]
+    assert normalize_answer(spec, sent) == {"tags": ["cat", "bird"]}
+    # the caller stores the very list it passed: it now holds what was checked, in config order
+    assert sent == [{"id": "a1", "from_name": "tags", "to_name": "img", "type": "choices",
+                     "value": {"choices": ["cat", "bird"]}, "origin": "manual"}]
+
+
+def test_an_answer_is_bounded_by_the_config_not_by_what_is_sent():
+    spec = parse_label_config(MULTI)
+    huge = [_region(["cat"])] + [{"from_name": "tags"}] * 1_000_000
+    with pytest.raises(InvalidAnswer, match="answered twice|type must be"):
+        normalize_answer(spec, huge)  # stops at the second region, whatever follows
+    with pytest.raises(InvalidAnswer, match="is not a choice"):
+        normalize_answer(spec, [_region(["x" * 100_000])])

@@ -239,3 +239,46 @@ def test_nul_in_the_address_query_or_form_is_400(db, make_job, login, client, me
     response = getattr(login(job.owner) if "media" in url else client, method)(url, data=form)
     assert response.status_code == 400
     assert "NUL" in response.get_data(as_text=True)
+
+
+# --- Answers carry no extra JSON -------------------------------------------------------------------
+
+def test_an_answer_cannot_store_arbitrary_extra_json(db, make_job, make_user, login):
+    job = make_job(n_items=2, overlap=1)
+    client = login(make_user("annotator"))
+    task = client.post(f"/api/jobs/{job.id}/next").get_json()["task"]
+    padded = [{**choices_result("positive")[0], "meta": {"junk": "x" * 1000}}]
+    refused = client.post(task["answer_url"], json={"result": padded})
+    assert refused.status_code == 400 and "not a key" in refused.get_json()["error"]["message"]
+    big = [{**choices_result("positive")[0], "value": {"choices": ["positive"], "pad": "x" * 2_000_000}}]
+    too_big = client.post(task["answer_url"], json={"result": big})
+    assert too_big.status_code == 400 and "larger than" in too_big.get_json()["error"]["message"]
+    region = {"id": "r1", "origin": "manual", "type": "choices", "from_name": "sentiment",
+              "value": {"choices": ["negative"]}}
+    ok = client.post(task["answer_url"], json={"result": [region]})
+    assert ok.status_code == 200
+    stored = db.session.get(Answer, ok.get_json()["answer"]["id"])
+    assert stored.result == [{"id": "r1", "from_name": "sentiment", "to_name": "text", "type": "choices",
+                              "value": {"choices": ["negative"]}, "origin": "manual"}]
+
+
+# --- Item data leaks the answer ----------------------------------------------------------------------
+
+def test_annotators_get_only_the_fields_the_config_reads(db, app, make_job, make_user, login):
+    from app.operations.jobs import add_items, publish_job
+    from rewards.escrow import publish_cost
+
+    job = make_job(rows=[], publish=False, label_config=IMAGE_CONFIG, overlap=1)
+    add_items(job.owner, job, [UploadedFile("cat_01.png", shape_png("circle", 1))],
+              media_root=app.config["MEDIA_ROOT"])
+    text_job = make_job(rows=[{"text": "hello", "label_hint": "positive"}], overlap=1)
+    credit_requester(job.owner, publish_cost(job), key="leak-test")
+    publish_job(job.owner, job)
+    db.session.commit()
+    client = login(make_user("annotator"))
+    task = client.post(f"/api/jobs/{job.id}/next").get_json()["task"]
+    assert set(task["data"]) == {"image"} and "cat_01" not in json.dumps(task)
+    text_task = client.post(f"/api/jobs/{text_job.id}/next").get_json()["task"]
+    assert text_task["data"] == {"text": "hello"}
+    export = login(job.owner).get(f"/jobs/{job.id}/export.json")
+    assert "cat_01.png" in export.get_data(as_text=True)  # the requester still sees the name
