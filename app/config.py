@@ -22,8 +22,11 @@ SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
 MEDIA_ROOT: str | None = None
 # Largest request body (uploads included), in bytes.
 MAX_CONTENT_LENGTH = 64 * 1024 * 1024
-# Largest total size of the files inside one uploaded zip, and how many files it may hold.
-MAX_ZIP_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
+# Largest total size of one upload once unzipped: every file sent plus every member of every zip,
+# counted as they are read (zip headers are not trusted). Media are streamed to disk under
+# MEDIA_ROOT while checked, so this bounds an upload's scratch disk, not its memory.
+MAX_UPLOAD_INFLATED_BYTES = 256 * 1024 * 1024
+# Most files all the zips of one upload may hold together.
 MAX_ZIP_MEMBERS = 10_000
 # Largest JSON request body, in bytes (uploads of rows go through MAX_CONTENT_LENGTH instead).
 MAX_JSON_BYTES = 1024 * 1024

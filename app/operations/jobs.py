@@ -6,7 +6,7 @@ from typing import Any
 
 from annotation import imports, jobs
 from annotation.decisions import finalize_job
-from annotation.models import Item, Job, JobStatus
+from annotation.models import Job, JobStatus
 from app.identity.models import User
 from app.operations.tasks import refresh_labels_when_done
 from rewards.earnings import pay_answers
@@ -23,16 +23,16 @@ def create_job(owner: User, **fields: Any) -> Job:
 
 
 def add_items(user: User, job: Job, files: list[imports.UploadedFile], *, media_root: Path,
-              limits: imports.UploadLimits = imports.UploadLimits()) -> list[Item]:
-    """Import an upload whole; a job already open reserves the new answers' pay at once (402 and
-    nothing imported when the balance cannot cover it)."""
+              limits: imports.UploadLimits = imports.UploadLimits()) -> int:
+    """Import an upload whole (returns how many items it added); a job already open reserves the
+    new answers' pay at once (402 and nothing imported when the balance cannot cover it)."""
     jobs.require_owner(user, job)
     if job.status in (JobStatus.PUBLISHED, JobStatus.PAUSED):
         budget_for(job, lock=True)
-    items = imports.import_upload(user, job, files, media_root=media_root, limits=limits)
+    added = imports.import_upload(user, job, files, media_root=media_root, limits=limits)
     if job.status in (JobStatus.PUBLISHED, JobStatus.PAUSED):
-        fund_job(job, job.overlap * len(items))
-    return items
+        fund_job(job, job.overlap * added)
+    return added
 
 
 def publish_job(user: User, job: Job) -> Job:

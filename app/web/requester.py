@@ -153,19 +153,21 @@ def upload_items(job_id: int):
     form = UploadForm()
     if not form.validate_on_submit():
         return _render_job(job, upload_error="The form expired; reload and try again.", status=400)
-    files = [UploadedFile(f.filename or "", f.read()) for f in request.files.getlist(form.files.name)]
+    # The files as Werkzeug spooled them (to disk beyond 500 KB), not copied into memory.
+    files = [UploadedFile(f.filename or "", f.stream) for f in request.files.getlist(form.files.name)]
     config = current_app.config
     try:
-        items = lifecycle.add_items(
+        added = lifecycle.add_items(
             current_user, job, files, media_root=config["MEDIA_ROOT"],
-            limits=UploadLimits(config["MAX_ITEMS_PER_UPLOAD"], config["MAX_ZIP_MEMBERS"],
-                                config["MAX_ZIP_UNCOMPRESSED_BYTES"]),
+            limits=UploadLimits(max_items=config["MAX_ITEMS_PER_UPLOAD"],
+                                max_zip_members=config["MAX_ZIP_MEMBERS"],
+                                max_inflated_bytes=config["MAX_UPLOAD_INFLATED_BYTES"]),
         )
     except AnnotationError as exc:
         db.session.rollback()
         return _render_job(job, upload_error=exc.message, status=status_for(exc))
     db.session.commit()
-    flash(f"Imported {len(items)} items.", "success")
+    flash(f"Imported {added} items.", "success")
     return redirect(url_for("web.job_detail", job_id=job.id))
 
 

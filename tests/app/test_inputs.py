@@ -282,3 +282,12 @@ def test_annotators_get_only_the_fields_the_config_reads(db, app, make_job, make
     assert text_task["data"] == {"text": "hello"}
     export = login(job.owner).get(f"/jobs/{job.id}/export.json")
     assert "cat_01.png" in export.get_data(as_text=True)  # the requester still sees the name
+
+
+def test_upload_page_streams_files_and_reports_in_words(db, make_job, login):
+    job = make_job(rows=[], publish=False, label_config=IMAGE_CONFIG)
+    response = login(job.owner).post(f"/jobs/{job.id}/items", data={
+        "files": [(io.BytesIO(b"GIF89a but not really"), "fake.gif")]}, content_type="multipart/form-data")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400 and "fake.gif: not a readable image" in text
+    assert "BytesIO" not in text and not re.search(r"0x[0-9a-f]{6,}", text)
