@@ -65,6 +65,9 @@ def next_task_for(worker: User, job: Job, *, settings: SchedulerSettings = Sched
     now = now or utcnow()
     if not worker.is_annotator:
         raise PermissionDenied("Only annotators can take tasks.")
+    # The job's shared lock before any item's: a close holds the job exclusively and then
+    # writes items, so taking them in the other order deadlocks against it.
+    job = lock_job(job, exclusive=False)
     if job.status is not JobStatus.PUBLISHED:
         raise Conflict(f"This job is {job.status.value}; it serves no tasks now.")
     if job.owner_id == worker.id:

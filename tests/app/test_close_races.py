@@ -173,3 +173,73 @@ def test_an_answer_caught_mid_submit_by_a_close_is_still_decided(app, db, make_u
     answer = db.session.get(Answer, outcome["answer"])
     assert answer.status is not AnswerStatus.PENDING and answer.decision_id is not None
     assert escrow_balance("FLT", job_id) == 0 and reconcile_ledger().ok
+
+
+def test_a_task_being_served_when_a_close_starts_does_not_deadlock_it(app, db, make_user, make_job,
+                                                                      monkeypatch):
+    """Deterministic interleaving seen in bench/kill_under_load.py's close round: a /next has
+    locked an item and is about to lease it when the close starts deciding that item. On main the
+    /next took the job's row lock only when inserting the assignment (its foreign key), after the
+    item's, while the close takes the job's first: PostgreSQL found a deadlock and both got 500."""
+    import annotation.tasks as tasks_module
+    from annotation.models import Assignment, Item
+    from annotation.tasks import next_task_for
+    from app.identity.models import User
+    from app.operations.jobs import close_job
+    from app.operations.tasks import submit_answer
+
+    job = make_job(n_items=1, overlap=3)
+    first = make_user()
+    submit_answer(first, next_task_for(first, job).id, choices_result("positive"))
+    second = make_user()
+    db.session.commit()
+    job_id, second_id, owner_id = job.id, second.id, job.owner_id
+    inside, release = threading.Event(), threading.Event()
+    real_update = tasks_module.update
+
+    def slow_update(table):
+        if table is Item:  # the pick has locked the item; the lease is next
+            inside.set()
+            assert release.wait(30)
+        return real_update(table)
+
+    monkeypatch.setattr(tasks_module, "update", slow_update)
+    outcome: dict[str, object] = {}
+
+    def serve():
+        with app.app_context():
+            try:
+                assignment = next_task_for(db.session.get(User, second_id), db.session.get(Job, job_id))
+                db.session.commit()
+                outcome["served"] = assignment.id if assignment else None
+            except Exception as exc:  # noqa: BLE001 - reported below
+                db.session.rollback()
+                outcome["serve_error"] = type(exc).__name__
+            db.session.remove()
+
+    def close():
+        with app.app_context():
+            try:
+                close_job(db.session.get(User, owner_id), db.session.get(Job, job_id))
+                db.session.commit()
+                outcome["closed"] = True
+            except Exception as exc:  # noqa: BLE001 - reported below
+                db.session.rollback()
+                outcome["close_error"] = type(exc).__name__
+            db.session.remove()
+
+    db.session.rollback()
+    server = threading.Thread(target=serve)
+    server.start()
+    assert inside.wait(30)
+    closer = threading.Thread(target=close)
+    closer.start()
+    closer.join(timeout=1.0)  # the close waits for the task being served
+    release.set()
+    server.join(timeout=JOIN_TIMEOUT)
+    closer.join(timeout=JOIN_TIMEOUT)
+    assert outcome.get("closed") is True and "serve_error" not in outcome, outcome
+    db.session.expire_all()
+    assert db.session.get(Job, job_id).status is JobStatus.CLOSED
+    assert db.session.get(Assignment, outcome["served"]) is not None
+    assert escrow_balance("FLT", job_id) == 0 and reconcile_ledger().ok
