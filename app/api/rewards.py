@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from annotation.errors import NotFound, PermissionDenied
 from annotation.jobs import get_job_for
-from annotation.models import Answer
+from annotation.models import Answer, Job
 from annotation.validation import MAX_ID, whole_number
 from app.api import api
 from app.extensions import db
@@ -96,8 +96,8 @@ def dispute(answer_id: int):
     """{reason} → the answer's earnings stay pending until an admin decides."""
     requester = _requester()
     answer = db.session.get(Answer, answer_id)
-    if answer is None:
-        raise NotFound(f"Answer {answer_id} not found.")
+    if answer is None or db.session.get(Job, answer.job_id).owner_id != requester.id:
+        raise NotFound(f"Answer {answer_id} not found.")  # whatever the body says
     holds = dispute_answer(requester, answer, reason=_text(_body(), "reason", required=True))
     db.session.commit()
     return {"dispute": {"answer_id": answer.id, "amount": sum(h.amount for h in holds),

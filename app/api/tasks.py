@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from annotation.errors import InvalidAnswer, PermissionDenied
 from annotation.jobs import get_job_for, job_spec
 from annotation.models import Answer, Assignment
+from annotation.tasks import get_assignment_for
 from app.api import api
 from app.extensions import db
 from app.inputs import json_object
@@ -58,10 +59,12 @@ def next_task(job_id: int):
 @api.post("/tasks/<int:assignment_id>/answer")
 @login_required
 def answer(assignment_id: int):
+    worker = _annotator()
+    get_assignment_for(worker, assignment_id)  # someone else's task is a 404 whatever the body
     body = json_object(error=InvalidAnswer)
     if "result" not in body:
         raise InvalidAnswer("The answer has no `result`.")
-    stored: Answer = work.submit_answer(_annotator(), assignment_id, body["result"], settings=_settings())
+    stored: Answer = work.submit_answer(worker, assignment_id, body["result"], settings=_settings())
     db.session.commit()
     return {"answer": {"id": stored.id, "status": stored.status.value, "active_ms": stored.active_ms}}
 

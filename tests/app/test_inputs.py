@@ -103,6 +103,20 @@ def test_deep_json_body_is_refused_by_every_json_route(db, make_job, make_user, 
         assert "nesting deeper than 64 levels" in response.get_json()["error"]["message"], url
 
 
+def test_someone_elses_task_or_answer_is_404_whatever_the_body(db, make_job, make_user, login):
+    """Ownership is looked up before the body is read: a stranger learns nothing from 400 vs 404
+    (on main a bad body to another's task or answer answered 400, revealing that it exists)."""
+    job = make_job(n_items=1)
+    task = login(make_user("annotator")).post(f"/api/jobs/{job.id}/next").get_json()["task"]
+    (answer,) = answer_item(db, job, [make_user("annotator")], ["positive"])
+    stranger, other_requester = login(make_user("annotator")), login(make_user("requester"))
+    for client, url in [(stranger, task["answer_url"]),
+                        (other_requester, f"/api/answers/{answer.id}/dispute")]:
+        for body in [DEEP_BODY, "[]", '{"nothing": 1}', '{"reason": 5}']:
+            response = client.post(url, data=body, content_type="application/json")
+            assert response.status_code == 404, (url, body[:20], response.status_code)
+
+
 # --- 500s on ordinary bad input ------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw_id", ["2147483648", "99999999999999999999", "0", "%D9%A5", "%C2%B2"])
