@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +93,10 @@ def server_env(db_url: str, instance: Path) -> dict[str, str]:
     return env
 
 
-def seed(env: dict[str, str], *, n_items: int, overlap: int, reward: int, aggregation: str | None,
-         n_annotators: int) -> int:
-    """One published job and `n_annotators` annotators; returns the job id."""
+def seed(env: dict[str, str], *, job_items: Sequence[int], overlap: int, reward: int,
+         aggregation: str | None, n_annotators: int) -> list[int]:
+    """One requester with one published job per entry of `job_items` (that many items each),
+    and `n_annotators` annotators; returns the job ids."""
     os.environ.update(env)
     sys.path.insert(0, str(REPO))
     from argon2 import PasswordHasher
@@ -113,24 +115,27 @@ def seed(env: dict[str, str], *, n_items: int, overlap: int, reward: int, aggreg
     with app.app_context():
         owner = create_user("bench-requester", PASSWORD, "requester")
         options = {"aggregation": aggregation} if aggregation else {}  # else the platform default
-        job = create_job(owner, title="Scheduler load", label_config=TEXT_CONFIG, reward=reward,
-                         overlap=overlap, **options)
-        rows = "\n".join(json.dumps({"text": f"sentence number {i}"}) for i in range(n_items))
-        import_upload(owner, job, [UploadedFile("rows.jsonl", rows.encode())],
-                      media_root=app.config["MEDIA_ROOT"])
-        cost = publish_cost(job)
-        if cost:  # exactly what publishing reserves in escrow, as an admin's credit would give
-            credit_requester(owner, cost, key=f"bench-job-{job.id}")
-        publish_job(owner, job)
+        job_ids, methods = [], set()
+        for n_items in job_items:
+            job = create_job(owner, title="Scheduler load", label_config=TEXT_CONFIG,
+                             reward=reward, overlap=overlap, **options)
+            rows = "\n".join(json.dumps({"text": f"sentence number {i}"}) for i in range(n_items))
+            import_upload(owner, job, [UploadedFile("rows.jsonl", rows.encode())],
+                          media_root=app.config["MEDIA_ROOT"])
+            cost = publish_cost(job)
+            if cost:  # exactly what publishing reserves in escrow, as an admin's credit would
+                credit_requester(owner, cost, key=f"bench-job-{job.id}")
+            publish_job(owner, job)
+            job_ids.append(job.id)
+            methods.add(job.aggregation)
         password_hash = PasswordHasher().hash(PASSWORD)  # the production default cost
         db.session.execute(db.insert(User), [
             {"username": f"bench{i:03d}", "password_hash": password_hash, "role": Role.ANNOTATOR}
             for i in range(n_annotators)])
         db.session.commit()
-        job_id, method = job.id, job.aggregation
         db.engine.dispose()
-    print(f"job aggregation: {method}")
-    return job_id
+    print(f"job aggregation: {', '.join(sorted(methods))}")
+    return job_ids
 
 
 def free_port() -> int:
@@ -164,16 +169,17 @@ class Stats:
     exhausted: int = 0
 
 
-def log_in(base: str, username: str) -> tuple[requests.Session, str]:
+def log_in(base: str, username: str, page: str = "/work") -> tuple[requests.Session, str]:
+    """A logged-in session and the csrf token of `page` (for JSON calls and forms alike)."""
     session = requests.Session()
-    page = session.get(f"{base}/login", timeout=30)
-    token = CSRF_INPUT.search(page.text).group(1)
+    form = session.get(f"{base}/login", timeout=30)
+    token = CSRF_INPUT.search(form.text).group(1)
     response = session.post(f"{base}/login", timeout=60, allow_redirects=False,
                             data={"username": username, "password": PASSWORD, "csrf_token": token})
     if response.status_code != 302:
         raise RuntimeError(f"login of {username} failed: {response.status_code}")
-    work = session.get(f"{base}/work", timeout=30)
-    return session, CSRF_META.search(work.text).group(1)
+    landing = session.get(base + page, timeout=30)
+    return session, CSRF_META.search(landing.text).group(1)
 
 
 def annotate(base: str, session: requests.Session, csrf: str, job_id: int, seed_: int,
@@ -403,8 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], env=env, cwd=REPO, check=True,
                    capture_output=True)
     t0 = time.monotonic()
-    job_id = seed(env, n_items=args.items, overlap=args.overlap, reward=args.reward,
-                  aggregation=args.aggregation, n_annotators=sum(levels))
+    [job_id] = seed(env, job_items=[args.items], overlap=args.overlap, reward=args.reward,
+                    aggregation=args.aggregation, n_annotators=sum(levels))
     # Fresh tables have no planner statistics until autovacuum gets to them (up to a minute
     # after the import); without them the pick sorts every open item. Measure the steady state.
     with psycopg.connect(dsn, autocommit=True) as conn:

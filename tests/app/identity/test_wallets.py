@@ -17,7 +17,12 @@ from eth_account.messages import encode_defunct
 from app.extensions import utcnow
 from app.identity.errors import InvalidCredentials, SiweMessageUnknown
 from app.identity.models import Role, SiweNonce, User
-from app.identity.wallets import SiweOrigin, issue_message, purge_expired_nonces, sign_in_with_wallet
+from app.identity.wallets import (
+    SiweOrigin,
+    issue_message,
+    purge_expired_nonces,
+    sign_in_with_wallet,
+)
 
 CHAIN_ID = 31337
 HOST = "localhost"  # PUBLIC_URL in testing is http://localhost
@@ -206,7 +211,7 @@ def test_an_expired_message_is_refused(app, db):
 
 
 @pytest.mark.parametrize(("old", "new"), [
-    (f"http://{HOST} wants", f"http://evil.example wants"),
+    (f"http://{HOST} wants", "http://evil.example wants"),
     ("http://", "https://"),
     (f"Chain ID: {CHAIN_ID}", "Chain ID: 1"),
     (f"URI: http://{HOST}/login", f"URI: http://{HOST}/elsewhere"),
