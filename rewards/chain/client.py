@@ -52,7 +52,7 @@ try:  # the in-process EVM reports reverts with its own exception, not web3's
     from eth_tester.exceptions import TransactionFailed as _TesterFailed
 
     _REVERTS: tuple[type[Exception], ...] = (ContractLogicError, _TesterFailed)
-except ImportError:  # pragma: no cover - eth-tester is only the `chain` extra
+except ImportError:  # pragma: no cover - an install without the embedded chain
     _REVERTS = (ContractLogicError,)
 
 

@@ -1,7 +1,7 @@
 """An in-process EVM with the token and distributor deployed: payouts with nothing else running.
 
 The demo's default chain and the fast test chain (design.md §4, §6). It runs py-evm through
-eth-tester (`pip install 'eth-tester[py-evm]'`, the `chain` extra); production points web3 at an
+eth-tester (`eth-tester[py-evm]`, a dependency of the package); production points web3 at an
 RPC URL instead and uses the same client functions.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def new_web3() -> Web3:
         return Web3(EthereumTesterProvider())
     except ImportError as exc:  # eth-tester or py-evm missing
         raise ChainError("The in-process EVM needs eth-tester[py-evm]: "
-                         "pip install -e '.[chain]'.") from exc
+                         "pip install 'eth-tester[py-evm]'.") from exc
 
 
 def fund(w3: Web3, address: str, wei: int) -> None:

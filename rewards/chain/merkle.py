@@ -37,7 +37,7 @@ from eth_utils import (
 
 from rewards.chain.errors import MerkleError
 
-try:  # pysha3's C keccak (eth-hash[pysha3], pulled in by the `chain` extra) is ~7x faster than
+try:  # pysha3's C keccak, where someone installed it (we do not require it), is ~7x faster than
     from sha3 import keccak_256 as _keccak_256  # eth-hash's pycryptodome backend per call
 
     def keccak(data: bytes) -> bytes:
