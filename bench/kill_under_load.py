@@ -439,14 +439,8 @@ def main(argv: list[str] | None = None) -> int:
           f"closed in its round), overlap {args.overlap}, reward {args.reward}, "
           f"{args.annotators} annotators", flush=True)
 
-    port = bench.free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = instance / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", str(args.gunicorn_workers),
-               "--threads", str(args.gunicorn_threads), "-b", f"127.0.0.1:{port}", "wsgi:app"]
-    print("server:", " ".join(["gunicorn"] + command[3:]), flush=True)
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(command, env=env, cwd=bench.REPO, stdout=log, stderr=log)
+    server, base, log_path = bench.start_gunicorn(env, instance, args.gunicorn_workers,
+                                                  args.gunicorn_threads)
     rows, failures, reported = [], [], set()
     try:
         bench.wait_until_up(base, server)

@@ -52,12 +52,6 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-1"
-TEXT_CONFIG = """<View>
-  <Text name="text" value="$text"/>
-  <Choices name="sentiment" toName="text" choice="single">
-    <Choice value="positive"/><Choice value="negative"/><Choice value="neutral"/>
-  </Choices>
-</View>"""
 LABELS = ["positive"] * 8 + ["negative", "neutral"]  # mostly agreeing, so consensus accepts most
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -103,6 +97,7 @@ def seed(env: dict[str, str], *, job_items: Sequence[int], overlap: int, reward:
 
     from annotation.imports import UploadedFile
     from app import create_app
+    from app.demo import TEXT_CONFIG  # the demo's sentiment config
     from app.extensions import db
     from app.identity.accounts import create_user
     from app.identity.models import Role, User
@@ -136,6 +131,20 @@ def seed(env: dict[str, str], *, job_items: Sequence[int], overlap: int, reward:
         db.engine.dispose()
     print(f"job aggregation: {', '.join(sorted(methods))}")
     return job_ids
+
+
+def start_gunicorn(env: dict[str, str], instance: Path, workers: int,
+                   threads: int) -> tuple[subprocess.Popen, str, Path]:
+    """`gunicorn --preload` on a free 127.0.0.1 port, logging to instance/gunicorn.log:
+    (the master process, the base URL, the log's path). The caller waits until it is up."""
+    port = free_port()
+    log_path = instance / "gunicorn.log"
+    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", str(workers),
+               "--threads", str(threads), "-b", f"127.0.0.1:{port}", "wsgi:app"]
+    print("server:", " ".join(["gunicorn"] + command[3:]), flush=True)
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
+    return server, f"http://127.0.0.1:{port}", log_path
 
 
 def free_port() -> int:
@@ -418,14 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seeded job {job_id}: {args.items} items, overlap {args.overlap}, "
           f"{sum(levels)} annotators ({time.monotonic() - t0:.1f} s)", flush=True)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = instance / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn", "--preload", "-w", str(args.gunicorn_workers),
-               "--threads", str(args.gunicorn_threads), "-b", f"127.0.0.1:{port}", "wsgi:app"]
-    print("server:", " ".join(["gunicorn"] + command[3:]), flush=True)
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
+    server, base, log_path = start_gunicorn(env, instance, args.gunicorn_workers, args.gunicorn_threads)
     results = []
     try:
         wait_until_up(base, server)

@@ -45,12 +45,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 PASSWORD = "bench-password-1"
 MIB = 2**20
-TEXT_CONFIG = """<View>
-  <Text name="text" value="$text"/>
-  <Choices name="sentiment" toName="text" choice="single">
-    <Choice value="positive"/><Choice value="negative"/><Choice value="neutral"/>
-  </Choices>
-</View>"""
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -158,7 +152,7 @@ def prepare(db_url: str, env: dict[str, str], n_jobs: int, *, image_jobs: int) -
 import json
 from flask_migrate import upgrade
 from app import create_app
-from app.demo import IMAGE_CONFIG
+from app.demo import IMAGE_CONFIG, TEXT_CONFIG
 from app.extensions import db
 from app.identity.accounts import create_user
 from app.operations.jobs import create_job
@@ -168,7 +162,7 @@ with app.app_context():
     owner = create_user("bench-requester", {PASSWORD!r}, "requester")
     ids = []
     for n in range({n_jobs}):
-        config = IMAGE_CONFIG if n >= {n_jobs - image_jobs} else {TEXT_CONFIG!r}
+        config = IMAGE_CONFIG if n >= {n_jobs - image_jobs} else TEXT_CONFIG
         ids.append(create_job(owner, title=f"upload {{n}}", label_config=config, reward=10, overlap=1).id)
     db.session.commit()
     limits = {{k: app.config.get(k) for k in ("MAX_CONTENT_LENGTH", "MAX_ITEMS_PER_UPLOAD",

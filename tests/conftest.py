@@ -212,3 +212,30 @@ def answer_item(db, job, workers, labels, *, seconds: int = 30, start=None) -> l
                                      now=start + dt.timedelta(seconds=seconds)))
         db.session.commit()
     return answers
+
+
+@pytest.fixture
+def paid_contribution(db, app, make_user, make_job, login) -> Callable[[], tuple[FlaskClient, Any, dict]]:
+    """A worker with a wallet whose one accepted answer was paid on the in-process chain by two
+    worker turns: (their logged-in client, the answer, the proof they download)."""
+    from eth_account import Account
+
+    from annotation.tasks import next_task_for
+    from app.operations.tasks import submit_answer
+    from app.worker import run_cycle
+
+    def pay() -> tuple[FlaskClient, Any, dict]:
+        app.config.update(PAYOUT_HOLD_SECONDS=0, MIN_PAYOUT=1)
+        worker = make_user()
+        worker.wallet_address = Account.create().address
+        job = make_job(n_items=1, overlap=1, reward=10)
+        answer = submit_answer(worker, next_task_for(worker, job).id, choices_result("positive"))
+        db.session.commit()
+        client = login(worker)
+        db.session.commit()  # end this session's read: on SQLite it would hold the worker's write lock
+        run_cycle(app)
+        run_cycle(app)
+        download = client.get(f"/me/contributions/{answer.id}/proof.json")
+        return client, answer, download
+
+    return pay

@@ -14,21 +14,6 @@ from rewards.payouts import PostedRoot, check_contribution_proof, label_json, pr
 from conftest import choices_result
 
 
-def _paid_proof(db, app, make_user, make_job, login):
-    """A worker paid through two worker turns; (their logged-in client, the proof they download)."""
-    app.config.update(PAYOUT_HOLD_SECONDS=0, MIN_PAYOUT=1)
-    worker = make_user()
-    worker.wallet_address = Account.create().address
-    job = make_job(n_items=1, overlap=1, reward=10)
-    answer = submit_answer(worker, next_task_for(worker, job).id, choices_result("positive"))
-    db.session.commit()
-    client = login(worker)
-    db.session.commit()  # end this session's read: on SQLite it would hold the worker's write lock
-    run_cycle(app)
-    run_cycle(app)
-    return client, client.get(f"/me/contributions/{answer.id}/proof.json").get_json()
-
-
 def forge(proof: dict, epoch: int | None = None) -> dict:
     """What an attacker writes: a one-leaf "tree" whose root is its own leaf, an empty proof and a
     made-up posting transaction; every field is self-consistent."""
@@ -83,10 +68,11 @@ def test_earnings_page_counts_what_was_paid_out(db, app, make_user, make_job, lo
 
 # --- issue #9: "/verify says Valid for a forged proof" ----------------------------------------------
 
-def test_verify_forged_proof_is_invalid_root_not_posted(db, app, make_user, make_job, login, client):
+def test_verify_forged_proof_is_invalid_root_not_posted(db, app, paid_contribution, client):
     """The forged proof passes every check against itself (what /verify did); against the root
     posted on chain for its epoch it is refused, and the real proof is valid, read from the chain."""
-    _worker, proof = _paid_proof(db, app, make_user, make_job, login)
+    _worker, _answer, download = paid_contribution()
+    proof = download.get_json()
     forged = forge(proof)
     assert proof_structure_error(forged) is None  # self-consistent: the old check said "Valid"
     answer = client.get(f"/verify/root?epoch={proof['epoch']}")
@@ -109,9 +95,10 @@ def test_verify_forged_proof_is_invalid_root_not_posted(db, app, make_user, make
     assert not never.ok and "has no contributions root" in never.message
 
 
-def test_verify_root_comes_from_the_record_when_the_node_is_down(db, app, make_user, make_job, login, client,
+def test_verify_root_comes_from_the_record_when_the_node_is_down(db, app, paid_contribution, client,
                                                                   monkeypatch):
-    _worker, proof = _paid_proof(db, app, make_user, make_job, login)
+    _worker, _answer, download = paid_contribution()
+    proof = download.get_json()
     from rewards.onchain import ChainHandle
 
     def down(*_args, **_kwargs):  # what the guarded provider raises for a dead node

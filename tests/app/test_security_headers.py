@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from browser_support import CHROMIUM_ARGS
-from eth_account import Account
 
 from annotation.imports import UploadedFile
 from annotation.models import Item
@@ -20,7 +19,6 @@ from app.demo import IMAGE_CONFIG, shape_png
 from app.extensions import db as _db
 from app.operations.jobs import add_items, publish_job
 from app.operations.tasks import submit_answer
-from app.worker import run_cycle
 from rewards.escrow import publish_cost
 from rewards.funding import credit_requester
 
@@ -131,16 +129,8 @@ def test_pages_exports_proofs_and_the_api_are_never_stored(site, login):
     assert response.status_code == 403 and response.headers["Cache-Control"] == "no-store"
 
 
-def test_a_proof_download_is_never_stored(db, app, make_user, make_job, login):
-    app.config.update(PAYOUT_HOLD_SECONDS=0, MIN_PAYOUT=1)
-    worker = make_user()
-    worker.wallet_address = Account.create().address
-    job = make_job(n_items=1, overlap=1, reward=10)
-    answer = submit_answer(worker, next_task_for(worker, job).id, choices_result("positive"))
-    db.session.commit()
-    run_cycle(app)
-    run_cycle(app)
-    download = login(worker).get(f"/me/contributions/{answer.id}/proof.json")
+def test_a_proof_download_is_never_stored(paid_contribution):
+    _client, answer, download = paid_contribution()
     assert download.status_code == 200 and download.get_json()["answer_id"] == answer.id
     assert download.headers["Cache-Control"] == "no-store"
     assert_security_headers(download, path="proof.json")
