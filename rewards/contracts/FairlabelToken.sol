@@ -14,7 +14,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 /// a guessed treasury. Zero decimals: one token is one unit of the platform's integer ledger, so
 /// what an annotator sees on their earnings page is what their wallet shows (with the default
 /// TOKEN_UNITS_PER_CURRENCY = 100, one FLT is one US cent). A configured stablecoin keeps its own
-/// decimals: the operator sets TOKEN_DECIMALS and TOKEN_UNITS_PER_CURRENCY to match. Ownership moves
+/// decimals: the operator sets TOKEN_UNITS_PER_CURRENCY to its smallest units per currency unit. Ownership moves
 /// in two steps (Ownable2Step) so a typo in the new owner's address cannot lose the mint key.
 contract FairlabelToken is ERC20, ERC20Permit, Ownable2Step {
     constructor(address initialOwner)
