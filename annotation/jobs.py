@@ -10,7 +10,7 @@ import nh3
 from sqlalchemy import func
 
 from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from annotation.label_config import LabelSpec, parse_label_config
+from annotation.label_config import LabelSpec, check_new_config, parse_label_config
 from annotation.levels import LEVEL_NAMES
 from annotation.models import Answer, Item, Job, JobStatus
 from app.extensions import db, utcnow
@@ -51,7 +51,7 @@ def create_job(
     title = (title or "").strip()
     if not title or len(title) > 200:
         raise InvalidInput("A job needs a title of 1–200 characters.", field="title")
-    parse_label_config(label_config)
+    check_new_config(parse_label_config(label_config))
     if min_level not in LEVEL_NAMES:
         raise InvalidInput(f"Unknown level {min_level!r}; choose one of {', '.join(LEVEL_NAMES)}.",
                            field="min_level")

@@ -119,6 +119,21 @@ def parse_label_config(xml: str) -> LabelSpec:
     return LabelSpec(objects=tuple(objects), controls=tuple(controls), variables=variables)
 
 
+def check_new_config(spec: LabelSpec) -> LabelSpec:
+    """What a new job's config must also satisfy: every control's toName names an object (the SDK
+    checks only that some tag has the name). Checked at create, not on every read, so a job stored
+    before the check still opens."""
+    object_names = {o.name for o in spec.objects}
+    for control in spec.controls:
+        for target in control.to_name.split(","):
+            if target not in object_names:
+                raise InvalidConfig(
+                    f'<Choices name="{control.name}">: toName="{target}" names no object; point it at '
+                    f"one of: {', '.join(sorted(object_names))}."
+                )
+    return spec
+
+
 def _tag_name(tag: Any) -> str:
     return getattr(tag, "tag", None) or type(tag).__name__.removesuffix("Tag")
 

@@ -2,7 +2,12 @@
 import pytest
 
 from annotation.errors import InvalidAnswer, InvalidConfig
-from annotation.label_config import normalize_answer, parse_label_config, result_from_choices
+from annotation.label_config import (
+    check_new_config,
+    normalize_answer,
+    parse_label_config,
+    result_from_choices,
+)
 
 MULTI = """<View><Image name="img" value="$image"/>
 <Choices name="tags" toName="img" choice="multiple"><Choice value="cat"/><Choice value="dog"/>
@@ -36,10 +41,16 @@ def test_audio_and_multiple_choice():
     ('<View><Text name="t" value="plain"/><Choices name="c" toName="t"><Choice value="a"/>'
      '<Choice value="b"/></Choices></View>', 'value="$field"'),
     ('<View><Text name="t" value="$text"/></View>', "no control"),
+    # issue #10: a toName naming a control rather than an object was accepted and exported
+    ('<View><Text name="t" value="$text"/><Choices name="c" toName="c"><Choice value="a"/>'
+     '<Choice value="b"/></Choices></View>', 'toName="c" names no object'),
+    ('<View><Text name="t" value="$text"/><Choices name="c" toName="t,d"><Choice value="a"/>'
+     '<Choice value="b"/></Choices><Choices name="d" toName="t"><Choice value="a"/><Choice value="b"/>'
+     '</Choices></View>', 'toName="d" names no object'),
 ])
 def test_invalid_configs_say_what_and_where(xml, fragment):
     with pytest.raises(InvalidConfig) as caught:
-        parse_label_config(xml)
+        check_new_config(parse_label_config(xml))
     assert fragment in caught.value.message
 
 
@@ -110,3 +121,14 @@ def test_an_answer_is_bounded_by_the_config_not_by_what_is_sent():
         normalize_answer(spec, huge)  # stops at the second region, whatever follows
     with pytest.raises(InvalidAnswer, match="is not a choice"):
         normalize_answer(spec, [_region(["x" * 100_000])])
+
+
+def test_a_stored_config_with_a_target_that_is_no_object_still_opens(make_user):
+    """The toName check is for new jobs: a job saved before it keeps working."""
+    from annotation.jobs import create_job
+
+    xml = ('<View><Text name="t" value="$text"/><Choices name="c" toName="c"><Choice value="a"/>'
+           '<Choice value="b"/></Choices></View>')
+    assert parse_label_config(xml).controls[0].to_name == "c"
+    with pytest.raises(InvalidConfig, match='toName="c" names no object'):
+        create_job(make_user("requester"), title="Bad target", label_config=xml, reward=10, overlap=3)
