@@ -128,7 +128,7 @@ def check_new_config(spec: LabelSpec) -> LabelSpec:
         for target in control.to_name.split(","):
             if target not in object_names:
                 raise InvalidConfig(
-                    f'<Choices name="{control.name}">: toName="{target}" names no object; point it at '
+                    f'Control "{control.name}": toName="{target}" names no object; point it at '
                     f"one of: {', '.join(sorted(object_names))}."
                 )
     return spec

@@ -148,10 +148,14 @@ def release_expired_leases(job: Job, *, now: dt.datetime | None = None) -> int:
 
 
 def get_assignment_for(worker: User, assignment_id: int, *, lock: bool = False) -> Assignment:
-    query = db.select(Assignment).where(Assignment.id == assignment_id)
+    """`worker`'s task, else NotFound. Unlocked, a task already loaded in this session costs no
+    query (a route checks ownership before reading the body, then the submit looks again)."""
     if lock:  # and re-read: another transaction may have changed it while we waited
-        query = query.with_for_update().execution_options(populate_existing=True)
-    assignment = db.session.scalar(query)
+        assignment = db.session.scalar(
+            db.select(Assignment).where(Assignment.id == assignment_id)
+            .with_for_update().execution_options(populate_existing=True))
+    else:
+        assignment = db.session.get(Assignment, assignment_id)
     if assignment is None or assignment.worker_id != worker.id:
         raise NotFound(f"Task {assignment_id} not found.")
     return assignment
