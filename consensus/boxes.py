@@ -36,23 +36,104 @@ def box_iou(a, b) -> np.ndarray:
         return np.where(union > 0, inter / union, same.astype(float))
 
 
-def _cluster(boxes: np.ndarray, workers: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Complete-linkage clusters in which every pair has IoU >= threshold and no worker repeats.
+def _cluster(dist: np.ndarray, workers: np.ndarray, cut: float) -> np.ndarray:
+    """Complete-linkage clusters in which every pair is within ``cut`` and no worker repeats.
 
-    Distance is ``1 - IoU``; two boxes of the same worker get distance 2, above
-    any cut, so complete linkage never puts them together (a cannot-link).
-    Returns cluster ids ``0..k-1`` for the rows.
+    ``dist`` is the ``(n, n)`` distance matrix of one item's regions (``1 - IoU``
+    for boxes and polygons, Euclidean for points). Two regions of the same worker
+    get a distance above any cut, so complete linkage never puts them together
+    (a cannot-link). Returns cluster ids ``0..k-1`` for the rows.
     """
-    n = len(boxes)
+    n = len(dist)
     if n == 1:
         return np.zeros(1, dtype=np.int64)
-    dist = 1.0 - box_iou(boxes, boxes)
-    dist[workers[:, None] == workers[None, :]] = 2.0
+    dist = np.array(dist, dtype=float)
+    dist[workers[:, None] == workers[None, :]] = 2.0 * max(float(dist.max()), cut) + 1.0
     np.fill_diagonal(dist, 0.0)
     tree = linkage(squareform(dist, checks=False), method="complete")
-    # fcluster keeps merges with height <= t; nudge so IoU exactly at the threshold matches.
-    ids = fcluster(tree, t=1.0 - iou_threshold + 1e-12, criterion="distance")
+    # fcluster keeps merges with height <= t; nudge so a pair exactly at the cut matches.
+    ids = fcluster(tree, t=cut + 1e-12 * max(1.0, cut), criterion="distance")
     return ids.astype(np.int64) - 1
+
+
+def _check_region_codes(X, weights):
+    """``X`` as int ``(n, 3)`` codes with labels >= -1, and the per-worker weights."""
+    X = _check_codes(X, 3)
+    if np.any(X[:, 2] < -1):
+        raise InvalidAnswers("labels must be >= 0, or -1 for 'saw the item, drew nothing'")
+    return X, _check_weights(weights, int(X[:, 1].max()) + 1)
+
+
+def _region_clusters(X, w, *, min_share, match_labels, cluster):
+    """Yield ``(task, members, member_weights, share)`` for every kept cluster.
+
+    Regions are grouped by task (and label if ``match_labels``); ``cluster(rows)``
+    returns cluster ids for one group's rows. A cluster is kept when its drawers
+    hold at least ``min_share`` of the weight of the workers who saw the task
+    (counts when that weight is 0). ``member_weights`` are never all zero.
+    """
+    task, label = X[:, 0], X[:, 2]
+    drawn = np.flatnonzero(label >= 0)
+    # Weight of the workers who saw each task (one count per worker, however many regions).
+    pairs = np.unique(X[:, :2], axis=0)
+    seen_w = np.bincount(pairs[:, 0], weights=w[pairs[:, 1]], minlength=task.max() + 1)
+    seen_n = np.bincount(pairs[:, 0], minlength=task.max() + 1)
+    key = (task[drawn], label[drawn]) if match_labels else (task[drawn],)
+    groups = np.unique(np.stack(key, axis=1), axis=0, return_inverse=True)[1].ravel()
+    for gi in range(groups.max() + 1 if drawn.size else 0):
+        rows = drawn[groups == gi]
+        t = task[rows[0]]
+        ids = cluster(rows)
+        for c in range(ids.max() + 1):
+            members = rows[ids == c]
+            mw = w[X[members, 1]]
+            if seen_w[t] > 0:
+                share = mw.sum() / seen_w[t]
+            else:  # every worker on the task has weight 0: fall back to counts
+                share, mw = len(members) / seen_n[t], np.ones(len(members))
+            if share < min_share - 1e-12:
+                continue
+            if mw.sum() <= 0:
+                mw = np.ones(len(members))
+            yield t, members, mw, min(share, 1.0)
+
+
+def _worker_scores(X, cluster, tasks_, n_workers):
+    """Precision = own regions in kept clusters / own regions; recall = kept regions
+    on the worker's items that the worker drew / kept regions on those items."""
+    task, worker, label = X[:, 0], X[:, 1], X[:, 2]
+    pairs = np.unique(X[:, :2], axis=0)
+    drawn = label >= 0
+    n_boxes = np.bincount(worker[drawn], minlength=n_workers)
+    hits = np.bincount(worker[drawn & (cluster >= 0)], minlength=n_workers)
+    kept_per_task = np.bincount(tasks_, minlength=task.max() + 1)
+    possible = np.bincount(pairs[:, 1], weights=kept_per_task[pairs[:, 0]],
+                           minlength=n_workers)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(n_boxes > 0, hits / n_boxes, np.nan)
+        recall = np.where(possible > 0, hits / possible, np.nan)
+    return precision, recall
+
+
+def _set_fitted(est, X, w, cluster, keys, **outputs):
+    """Store fitted arrays in the canonical order of ``keys`` (lexsort, last key primary).
+
+    The order (task, label, then coordinates) does not depend on row or worker
+    order; ``cluster`` row -> output index is remapped to it, and the worker
+    precision and recall are computed against the stored outputs.
+    """
+    m = len(outputs["tasks_"])
+    order = np.lexsort(keys) if m else np.zeros(0, dtype=np.int64)
+    remap = np.full(m + 1, -1)
+    remap[order] = np.arange(m)
+    for name, value in outputs.items():
+        if isinstance(value, list):
+            setattr(est, name, [value[i] for i in order])
+        else:
+            setattr(est, name, value[order])
+    est.cluster_ = np.where(cluster >= 0, remap[cluster], -1)
+    est.worker_precision_, est.worker_recall_ = _worker_scores(
+        X, est.cluster_, est.tasks_, w.shape[0])
 
 
 class BoxFusion:
@@ -119,14 +200,10 @@ class BoxFusion:
             raise InvalidAnswers(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
         if not 0 <= self.min_share <= 1:
             raise InvalidAnswers(f"min_share must be in [0, 1], got {self.min_share}")
-        X = _check_codes(X, 3)
+        X, w = _check_region_codes(X, weights)
         B = _check_values(boxes, X.shape[0], "boxes", cols=4)
-        drawn = X[:, 2] >= 0
-        if np.any(X[:, 2] < -1):
-            raise InvalidAnswers("labels must be >= 0, or -1 for 'saw the item, drew nothing'")
-        if np.any(B[drawn, 2:] < 0):
+        if np.any(B[X[:, 2] >= 0, 2:] < 0):
             raise InvalidAnswers("box width and height must be >= 0 (found a negative size)")
-        w = _check_weights(weights, int(X[:, 1].max()) + 1)
         return X, B, w
 
     def fit(self, X, boxes, *, weights=None) -> BoxFusion:
@@ -135,75 +212,33 @@ class BoxFusion:
         ``weights``: optional ``(n_workers,)`` non-negative worker skills.
         """
         X, B, w = self._validate(X, boxes, weights)
-        n_workers = w.shape[0]
-        task, worker, label = X[:, 0], X[:, 1], X[:, 2]
-        drawn = np.flatnonzero(label >= 0)
-        # Weight of the workers who saw each task (one count per worker, however many boxes).
-        pairs = np.unique(X[:, :2], axis=0)
-        seen_w = np.bincount(pairs[:, 0], weights=w[pairs[:, 1]], minlength=task.max() + 1)
-        seen_n = np.bincount(pairs[:, 0], minlength=task.max() + 1)
+        worker, label = X[:, 1], X[:, 2]
 
-        cluster = np.full(X.shape[0], -1, dtype=np.int64)
+        def cluster(rows):
+            return _cluster(1.0 - box_iou(B[rows], B[rows]), worker[rows],
+                            1.0 - self.iou_threshold)
+
+        cluster_of = np.full(X.shape[0], -1, dtype=np.int64)
         out_boxes, out_tasks, out_labels, out_conf, out_support = [], [], [], [], []
-        key = (task[drawn], label[drawn]) if self.match_labels else (task[drawn],)
-        groups = np.unique(np.stack(key, axis=1), axis=0, return_inverse=True)[1].ravel()
-        for gi in range(groups.max() + 1 if drawn.size else 0):
-            rows = drawn[groups == gi]
-            t = task[rows[0]]
-            ids = _cluster(B[rows], worker[rows], self.iou_threshold)
-            for c in range(ids.max() + 1):
-                members = rows[ids == c]
-                mw = w[worker[members]]
-                total_w = seen_w[t]
-                if total_w > 0:
-                    share = mw.sum() / total_w
-                else:  # every worker on the task has weight 0: fall back to counts
-                    share, mw = len(members) / seen_n[t], np.ones(len(members))
-                if share < self.min_share - 1e-12:
-                    continue
-                if mw.sum() <= 0:
-                    mw = np.ones(len(members))
-                corners = np.average(_corners(B[members]), axis=0, weights=mw)
-                fused = np.concatenate([corners[:2], corners[2:] - corners[:2]])
-                iou = box_iou(B[members], fused[None, :])[:, 0]
-                labs = label[members]
-                fused_label = int(np.argmax(np.bincount(labs, weights=mw)))
-                cluster[members] = len(out_boxes)
-                out_boxes.append(fused)
-                out_tasks.append(t)
-                out_labels.append(fused_label)
-                out_conf.append(min(share, 1.0) * float(np.average(iou, weights=mw)))
-                out_support.append(len(members))
+        for t, members, mw, share in _region_clusters(
+                X, w, min_share=self.min_share, match_labels=self.match_labels,
+                cluster=cluster):
+            corners = np.average(_corners(B[members]), axis=0, weights=mw)
+            fused = np.concatenate([corners[:2], corners[2:] - corners[:2]])
+            iou = box_iou(B[members], fused[None, :])[:, 0]
+            cluster_of[members] = len(out_boxes)
+            out_boxes.append(fused)
+            out_tasks.append(t)
+            out_labels.append(int(np.argmax(np.bincount(label[members], weights=mw))))
+            out_conf.append(share * float(np.average(iou, weights=mw)))
+            out_support.append(len(members))
 
         m = len(out_boxes)
         boxes_ = np.asarray(out_boxes, dtype=float).reshape(m, 4)
         tasks_ = np.asarray(out_tasks, dtype=np.int64)
         labels_ = np.asarray(out_labels, dtype=np.int64)
-        # Canonical order (task, label, coordinates): independent of row and worker order.
-        order = np.lexsort((*boxes_.T[::-1], labels_, tasks_))
-        remap = np.full(m + 1, -1)
-        remap[order] = np.arange(m)
-        self.boxes_ = boxes_[order]
-        self.tasks_ = tasks_[order]
-        self.labels_ = labels_[order]
-        self.confidence_ = np.asarray(out_conf, dtype=float)[order]
-        self.support_ = np.asarray(out_support, dtype=np.int64)[order]
-        self.cluster_ = np.where(cluster >= 0, remap[cluster], -1)
-        self.worker_precision_, self.worker_recall_ = self._worker_scores(
-            task, worker, label, self.cluster_, self.tasks_, pairs, n_workers)
+        _set_fitted(self, X, w, cluster_of, (*boxes_.T[::-1], labels_, tasks_),
+                    boxes_=boxes_, tasks_=tasks_, labels_=labels_,
+                    confidence_=np.asarray(out_conf, dtype=float),
+                    support_=np.asarray(out_support, dtype=np.int64))
         return self
-
-    @staticmethod
-    def _worker_scores(task, worker, label, cluster, tasks_, pairs, n_workers):
-        """Precision = own boxes in kept clusters / own boxes; recall = kept boxes
-        on the worker's items that the worker drew / kept boxes on those items."""
-        drawn = label >= 0
-        n_boxes = np.bincount(worker[drawn], minlength=n_workers)
-        hits = np.bincount(worker[drawn & (cluster >= 0)], minlength=n_workers)
-        kept_per_task = np.bincount(tasks_, minlength=task.max() + 1)
-        possible = np.bincount(pairs[:, 1], weights=kept_per_task[pairs[:, 0]],
-                               minlength=n_workers)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = np.where(n_boxes > 0, hits / n_boxes, np.nan)
-            recall = np.where(possible > 0, hits / possible, np.nan)
-        return precision, recall
