@@ -16,6 +16,12 @@ A version is refitted, under the job's model lock, every `REFIT_EVERY` decisions
 when an item to decide has an answer from a worker, or of a class, the version never saw (so a
 new worker is judged by a model that knows them). Majority vote needs no workers and decides each
 item from its own answers.
+
+Every control kind is decided here through its entry in `annotation.controls`: categorical kinds
+(a choice, each choice of a multiple choice, a pairwise preference) are *facets* fitted by the
+job's method; the others (boxes, polygons, points, spans, segments, transcripts, numbers) are
+fused by their own aggregator with per-worker weights — each worker's mean score against the
+consensus (or gold) over the context items — stored in the same version.
 """
 from __future__ import annotations
 
@@ -30,8 +36,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, text
 
-from annotation.jobs import job_spec
-from annotation.label_config import ControlSpec
+from annotation.controls import ItemContext, KindDecision, class_key, kind_of
+from annotation.jobs import acceptance_thresholds, job_spec
+from annotation.label_config import ControlSpec, LabelSpec
 from annotation.models import Answer, AnswerStatus, Decision, Item, Job, WorkerModel
 from app.extensions import db, utcnow
 from consensus import AGGREGATORS, FrozenModel, encode_answers
@@ -43,9 +50,13 @@ PER_ITEM_METHODS = {"majority_vote"}
 MODEL_LOCK_CLASS = 0x4D4F  # PostgreSQL advisory lock namespace for "refit this job's models"
 
 
+WEIGHT_PRIOR, WEIGHT_PRIOR_ANSWERS = 0.7, 2.0  # a new worker's weight, and how many answers it counts as
+MIN_WEIGHT = 0.05
+
+
 def answer_key(choices: list[str]) -> str:
-    """A control's answer as one comparable class name."""
-    return json.dumps(choices, separators=(",", ":"))
+    """A single choice's answer as one comparable class name."""
+    return class_key(choices)
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,7 @@ class AnswerRow:
     id: int
     item_id: int
     worker_id: int
-    choices: dict[str, list[str]]
+    choices: dict[str, Any]  # {control: normalized value}
 
 
 @dataclass(frozen=True)
@@ -79,17 +90,25 @@ def answer_rows(job: Job, item_ids: Iterable[int]) -> list[AnswerRow]:
         .where(Answer.job_id == job.id, Answer.item_id.in_(ids)).order_by(Answer.id))]
 
 
-def _gold_of(job: Job) -> dict[int, dict[str, list[str]]]:
+def _gold_of(job: Job) -> dict[int, dict[str, Any]]:
     return {item_id: gold for item_id, gold in db.session.execute(
         db.select(Item.id, Item.gold).where(Item.job_id == job.id, Item.gold.is_not(None)))
         if gold is not None}
 
 
-def _classes(control: ControlSpec, keys: Iterable[str]) -> list[str]:
-    """Single choice: every choice of the config. Multiple: each set of choices seen is a class."""
-    if control.multiple:
-        return sorted(set(keys))
-    return [answer_key([c]) for c in control.choices]
+def facets_of(spec: LabelSpec) -> list[tuple[ControlSpec, str, list[str]]]:
+    """(control, facet key, class keys) of every categorical question the scored controls ask."""
+    return [(control, key, classes) for control in spec.scored_controls if kind_of(control).categorical
+            for key, classes in kind_of(control).facets(control)]
+
+
+def weighted_controls(spec: LabelSpec) -> list[ControlSpec]:
+    """The scored controls fused by their own aggregator with per-worker weights."""
+    return [c for c in spec.scored_controls if not kind_of(c).categorical]
+
+
+def _facet_value(control: ControlSpec, key: str, value: Any) -> str:
+    return kind_of(control).facet_values(control, value)[key]
 
 
 # --- Worker model versions --------------------------------------------------------------------
@@ -104,7 +123,7 @@ def _decode_state(state: str) -> FrozenModel:
 
 @dataclass
 class ControlFit:
-    """One aggregator fitted over one control's answers, with the encoding it was fitted on."""
+    """One aggregator fitted over one facet's answers, with the encoding it was fitted on."""
 
     model: Any
     encoded: Any
@@ -112,34 +131,78 @@ class ControlFit:
 
 
 def fit_controls(job: Job, rows: Sequence[AnswerRow], method: str | None = None) -> dict[str, ControlFit]:
-    """Fit `method` (default: the job's) per control over `rows`; gold trains the models.
-    Deterministic: the same answers give the same fits. {} when there are no answers."""
+    """Fit `method` (default: the job's) per categorical facet over `rows`; gold trains the
+    models. Deterministic: the same answers give the same fits. {} when there are no answers."""
     if not rows:
         return {}
     method = method or job.aggregation
     gold = _gold_of(job)
     fits = {}
-    for control in job_spec(job).controls:
-        keys = [answer_key(r.choices[control.name]) for r in rows]
-        gold_keys = {i: answer_key(g[control.name]) for i, g in gold.items() if control.name in g}
-        classes = _classes(control, [*keys, *gold_keys.values()])
-        encoded = encode_answers([r.item_id for r in rows], [r.worker_id for r in rows], keys, classes=classes)
+    for control, key, classes in facets_of(job_spec(job)):
+        mine = [r for r in rows if control.name in r.choices]
+        if not mine:
+            continue
+        keys = [_facet_value(control, key, r.choices[control.name]) for r in mine]
+        gold_keys = {i: _facet_value(control, key, g[control.name]) for i, g in gold.items() if control.name in g}
+        encoded = encode_answers([r.item_id for r in mine], [r.worker_id for r in mine], keys, classes=classes)
         answered = set(encoded.tasks.tolist())
         gold_items = [i for i in gold_keys if i in answered]
         y = encoded.encode_gold(gold_items, [gold_keys[i] for i in gold_items]) if gold_items else None
         model = AGGREGATORS[method]().fit(encoded.X, y, n_classes=encoded.n_classes)
-        fits[control.name] = ControlFit(model, encoded, y)
+        fits[key] = ControlFit(model, encoded, y)
     return fits
+
+
+def _item_contexts(job: Job, spec: LabelSpec, item_ids: Iterable[int]) -> dict[int, ItemContext]:
+    ids = sorted(set(item_ids))
+    objects = {o.name: o for o in spec.objects}
+    return {item_id: ItemContext(data=data, objects=objects) for item_id, data in db.session.execute(
+        db.select(Item.id, Item.data).where(Item.id.in_(ids)))} if ids else {}
+
+
+def fit_worker_weights(job: Job, control: ControlSpec, rows: Sequence[AnswerRow],
+                       contexts: dict[int, ItemContext], gold: dict[int, dict[str, Any]]) -> dict[int, float]:
+    """Each worker's weight for a non-categorical control: their mean score against the item's
+    unweighted consensus (or its gold), shrunk towards WEIGHT_PRIOR so that one lucky or unlucky
+    answer does not make a worker decisive or silent, and kept above MIN_WEIGHT."""
+    kind = kind_of(control)
+    thresholds = acceptance_thresholds(job, control)
+    by_item: dict[int, list[AnswerRow]] = defaultdict(list)
+    for row in rows:
+        if control.name in row.choices:
+            by_item[row.item_id].append(row)
+    scores: dict[int, list[float]] = defaultdict(list)
+    for item_id in sorted(by_item):
+        mine, context = by_item[item_id], contexts[item_id]
+        values = [r.choices[control.name] for r in mine]
+        reference = (gold.get(item_id) or {}).get(control.name)
+        if reference is None:
+            reference = kind.decide(control, values, [1.0] * len(values), context, thresholds)
+        for row, value in zip(mine, values):
+            scores[row.worker_id].append(kind.score(control, value, reference, context, thresholds))
+    return {worker: max(MIN_WEIGHT, (sum(s) + WEIGHT_PRIOR * WEIGHT_PRIOR_ANSWERS) / (len(s) + WEIGHT_PRIOR_ANSWERS))
+            for worker, s in sorted(scores.items())}
 
 
 def fit_worker_models(job: Job, item_ids: Sequence[int], method: str | None = None
                       ) -> tuple[dict[str, Any], dict[str, FrozenModel], int]:
-    """Fit over the answers of `item_ids`: (meta, frozen model per control, largest answer id)."""
+    """Fit over the answers of `item_ids`: (meta, frozen model per categorical facet, largest
+    answer id). A weighted control's meta holds its workers and their weights."""
     rows = answer_rows(job, item_ids)
     fits = fit_controls(job, rows, method)
-    meta = {name: {"classes": [str(c) for c in fit.encoded.classes.tolist()],
-                   "workers": [int(w) for w in fit.encoded.workers.tolist()]} for name, fit in fits.items()}
-    frozen = {name: FrozenModel.from_fitted(fit.model) for name, fit in fits.items()}
+    meta: dict[str, Any] = {key: {"classes": [str(c) for c in fit.encoded.classes.tolist()],
+                                  "workers": [int(w) for w in fit.encoded.workers.tolist()]}
+                            for key, fit in fits.items()}
+    frozen = {key: FrozenModel.from_fitted(fit.model) for key, fit in fits.items()}
+    spec = job_spec(job)
+    weighted = weighted_controls(spec)
+    if weighted and rows:
+        contexts = _item_contexts(job, spec, (r.item_id for r in rows))
+        gold = _gold_of(job)
+        for control in weighted:
+            weights = fit_worker_weights(job, control, rows, contexts, gold)
+            meta[control.name] = {"kind": control.kind, "workers": list(weights),
+                                  "weights": [weights[w] for w in weights]}
     return meta, frozen, max((r.id for r in rows), default=0)
 
 
@@ -161,10 +224,21 @@ def _still_usable(job: Job, model: WorkerModel | None, rows: Sequence[AnswerRow]
     uses = db.session.scalar(db.select(func.count()).select_from(Decision).where(Decision.model_id == model.id))
     if uses >= REFIT_EVERY:
         return False
-    for name, meta in model.meta.items():  # a worker or class the version never saw: refit
+    spec = job_spec(job)
+    for control, key, _ in facets_of(spec):  # a worker or class the version never saw: refit
+        meta = model.meta.get(key)
+        answering = [r for r in rows if control.name in r.choices]
+        if meta is None:
+            if answering:
+                return False
+            continue
         known_classes, known_workers = set(meta["classes"]), set(meta["workers"])
-        if any(answer_key(r.choices[name]) not in known_classes or r.worker_id not in known_workers
-               for r in rows):
+        if any(_facet_value(control, key, r.choices[control.name]) not in known_classes
+               or r.worker_id not in known_workers for r in answering):
+            return False
+    for control in weighted_controls(spec):
+        known_workers = set((model.meta.get(control.name) or {}).get("workers", []))
+        if any(r.worker_id not in known_workers for r in rows if control.name in r.choices):
             return False
     return True
 
@@ -205,50 +279,109 @@ def _from_posterior(basis: str, posterior: np.ndarray, classes: list[str]) -> Co
                            float(posterior[label_code]), frozenset(classes[c] for c in tied))
 
 
-def _gold_decision(gold: list[str]) -> ControlDecision:
-    key = answer_key(gold)
-    return ControlDecision("gold", [key], [1.0], list(gold), 1.0, frozenset({key}))
+def _gold_facet(key: str) -> ControlDecision:
+    return ControlDecision("gold", [key], [1.0], json.loads(key), 1.0, frozenset({key}))
 
 
-def decide_control(control: ControlSpec, item_rows: Sequence[AnswerRow], *, gold: list[str] | None,
-                   model: WorkerModel | None, frozen_cache: dict | None = None) -> ControlDecision:
-    """One control of one item, from a stored model version (or the item's own votes)."""
-    if gold is not None:
-        return _gold_decision(gold)
-    keys = [answer_key(r.choices[control.name]) for r in item_rows]
-    if model is None:
-        classes = _classes(control, keys)
-        frozen, workers = FrozenModel.votes(len(classes)), {}
-        basis = "votes"
+def decide_facet(classes: list[str], keys: list[str], workers: list[int], *, model: WorkerModel | None,
+                 facet: str, frozen_cache: dict | None = None) -> ControlDecision:
+    """One categorical facet of one item, from a stored model version (or the item's own votes)."""
+    if model is None or facet not in model.meta:
+        frozen, known, basis = FrozenModel.votes(len(classes)), {}, "votes"
     else:
-        meta = model.meta[control.name]
+        meta = model.meta[facet]
         classes = meta["classes"]
         cache = frozen_cache if frozen_cache is not None else {}
-        if (model.id, control.name) not in cache:
-            cache[model.id, control.name] = (_decode_state(model.state[control.name]),
-                                             {w: i for i, w in enumerate(meta["workers"])})
-        frozen, workers = cache[model.id, control.name]
+        if (model.id, facet) not in cache:
+            cache[model.id, facet] = (_decode_state(model.state[facet]),
+                                      {w: i for i, w in enumerate(meta["workers"])})
+        frozen, known = cache[model.id, facet]
         basis = "model"
     codes = {c: i for i, c in enumerate(classes)}
-    posterior = frozen.posterior([workers.get(r.worker_id, -1) for r in item_rows], [codes[k] for k in keys])
+    posterior = frozen.posterior([known.get(w, -1) for w in workers], [codes[k] for k in keys])
     return _from_posterior(basis, posterior, classes)
 
 
-def _reject_reason(item: Item, wrong: list[str], outcome: dict[str, ControlDecision]) -> str:
+@dataclass(frozen=True)
+class CategoricalDecision:
+    """A categorical control decided: its label and confidence, and each facet's decision."""
+
+    basis: str
+    label: Any
+    confidence: float
+    facets: dict[str, ControlDecision]
+
+    def as_json(self) -> dict[str, Any]:
+        if self.basis != "facets":  # one facet: stored as before multiple choices had facets
+            return next(iter(self.facets.values())).as_json()
+        return {"basis": self.basis, "label": self.label, "confidence": self.confidence,
+                "facets": {key: d.as_json() for key, d in self.facets.items()}}
+
+    @property
+    def accepted(self) -> dict[str, frozenset[str]]:
+        return {key: d.accepted for key, d in self.facets.items()}
+
+
+def decide_control(control: ControlSpec, item_rows: Sequence[AnswerRow], *, gold: Any,
+                   model: WorkerModel | None, context: ItemContext, thresholds: dict[str, float],
+                   frozen_cache: dict | None = None) -> CategoricalDecision | KindDecision:
+    """One scored control of one item: from gold when the item has it, else from a stored model
+    version (categorical facets, or a weighted aggregator with the version's worker weights)."""
+    kind = kind_of(control)
+    mine = [r for r in item_rows if control.name in r.choices]
+    if kind.categorical:
+        facets = {}
+        for key, classes in kind.facets(control):
+            if gold is not None:
+                facets[key] = _gold_facet(_facet_value(control, key, gold))
+                continue
+            facets[key] = decide_facet(classes, [_facet_value(control, key, r.choices[control.name]) for r in mine],
+                                       [r.worker_id for r in mine], model=model, facet=key, frozen_cache=frozen_cache)
+        label = kind.label_from_facets(control, {key: class_key(d.label) for key, d in facets.items()})
+        basis = "gold" if gold is not None else next(iter(facets.values())).basis
+        many = len(facets) > 1 or control.multiple
+        return CategoricalDecision("facets" if many else basis, label,
+                                   min(d.confidence for d in facets.values()), facets)
+    values = [r.choices[control.name] for r in mine]
+    if gold is not None:
+        return KindDecision("gold", gold, 1.0)
+    meta = (model.meta.get(control.name) if model is not None else None) or {}
+    known = dict(zip(meta.get("workers", []), meta.get("weights", [])))
+    weights = [float(known.get(r.worker_id, 1.0)) for r in mine]
+    label = kind.decide(control, values, weights, context, thresholds)
+    scores = [kind.score(control, v, label, context, thresholds) for v in values]
+    confidence = float(np.average(scores, weights=weights)) if values and sum(weights) > 0 else 0.0
+    return KindDecision("model" if meta else "votes", label, confidence)
+
+
+def _rejections(spec: LabelSpec, job: Job, values: dict[str, Any], outcome: dict[str, Any],
+                context: ItemContext) -> list[str]:
+    """Why an answer disagrees with its item's decision, one part per control ([] = accepted)."""
     parts = []
-    for name in wrong:
-        decision = outcome[name]
-        label = ", ".join(decision.label)
-        if decision.basis == "gold":
-            parts.append(f"{name}: this was a check question; the expected answer is {label}")
-        else:
-            parts.append(f"{name}: the consensus is {label} (confidence {decision.confidence:.0%})")
-    return "; ".join(parts) + "."
-
-
-def is_accepted(choices: dict[str, list[str]], outcome: dict[str, ControlDecision]) -> list[str]:
-    """The controls on which an answer disagrees with the decision ([] = accepted)."""
-    return [name for name, d in outcome.items() if answer_key(choices[name]) not in d.accepted]
+    for name, decision in outcome.items():
+        control = spec.control(name)
+        kind = kind_of(control)
+        value = values.get(name)
+        thresholds = acceptance_thresholds(job, control)
+        gold = decision.basis == "gold" or (isinstance(decision, CategoricalDecision)
+                                            and all(d.basis == "gold" for d in decision.facets.values()))
+        if kind.categorical:
+            why = kind.categorical_rejection(control, value, decision.accepted, decision.label, thresholds)
+            if why is None:
+                continue
+            shown = ", ".join(decision.label) if isinstance(decision.label, list) else str(decision.label)
+            shown = shown or "none of the choices"
+            if gold:
+                parts.append(f"{name}: this was a check question; the expected answer is {shown}")
+            elif why == "disagrees":
+                parts.append(f"{name}: the consensus is {shown} (confidence {decision.confidence:.0%})")
+            else:
+                parts.append(f"{name}: {why}; the consensus is {shown}")
+            continue
+        why = kind.rejection(control, value, decision.label, context, thresholds)
+        if why is not None:
+            parts.append(f"{name}: this was a check question; {why}" if gold else f"{name}: {why}")
+    return parts
 
 
 def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = None) -> list[Answer]:
@@ -264,12 +397,13 @@ def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = N
     by_item: dict[int, list[AnswerRow]] = defaultdict(list)
     for row in rows:
         by_item[row.item_id].append(row)
-    controls = job_spec(job).controls
+    spec = job_spec(job)
+    objects = {o.name: o for o in spec.objects}
+    contexts = {i.id: ItemContext(data=i.data, objects=objects) for i in items}
     cache: dict = {}
-    outcomes: dict[int, dict[str, ControlDecision]] = {}
+    outcomes: dict[int, dict[str, Any]] = {}
     for item in items:
-        outcome = {c.name: decide_control(c, by_item[item.id], gold=(item.gold or {}).get(c.name),
-                                          model=model, frozen_cache=cache) for c in controls}
+        outcome = _decide_item(job, spec, item, by_item[item.id], model, contexts[item.id], cache)
         outcomes[item.id] = outcome
         decision = Decision(item_id=item.id, job_id=job.id, model_id=model.id if model else None,
                             method=job.aggregation, outcome={n: d.as_json() for n, d in outcome.items()},
@@ -285,19 +419,24 @@ def decide_items(job: Job, items: Sequence[Item], *, now: dt.datetime | None = N
     pending = db.session.scalars(
         db.select(Answer).where(Answer.item_id.in_(deciding), Answer.status == AnswerStatus.PENDING)
         .order_by(Answer.id)).all()
-    items_by_id = {i.id: i for i in items}
     for answer in pending:
-        outcome = outcomes[answer.item_id]
-        wrong = is_accepted(answer.choices, outcome)
+        wrong = _rejections(spec, job, answer.choices, outcomes[answer.item_id], contexts[answer.item_id])
         answer.decided_at = now
         answer.decision_id = decision_ids[answer.item_id]
         if wrong:
             answer.status = AnswerStatus.REJECTED
-            answer.reject_reason = _reject_reason(items_by_id[answer.item_id], wrong, outcome)
+            answer.reject_reason = "; ".join(wrong) + "."
         else:
             answer.status = AnswerStatus.ACCEPTED
     db.session.flush()
     return list(pending)
+
+
+def _decide_item(job: Job, spec: LabelSpec, item: Item, rows: Sequence[AnswerRow], model: WorkerModel | None,
+                 context: ItemContext, cache: dict) -> dict[str, Any]:
+    return {c.name: decide_control(c, rows, gold=(item.gold or {}).get(c.name), model=model, context=context,
+                                   thresholds=acceptance_thresholds(job, c), frozen_cache=cache)
+            for c in spec.scored_controls}
 
 
 def has_open_items(job: Job) -> bool:
@@ -372,13 +511,26 @@ def replay_decisions(job_id: int | None = None, *, refit: bool = True) -> Replay
     return report
 
 
+def _same(replayed: Any, recorded: Any) -> bool:
+    """Outcomes compared as stored JSON, floats to 1e-12 relative."""
+    if isinstance(replayed, float) or isinstance(recorded, float):
+        return (isinstance(replayed, (int, float)) and isinstance(recorded, (int, float))
+                and bool(np.isclose(replayed, recorded, rtol=1e-12, atol=0)))
+    if isinstance(replayed, dict) and isinstance(recorded, dict):
+        return replayed.keys() == recorded.keys() and all(_same(replayed[k], recorded[k]) for k in replayed)
+    if isinstance(replayed, (list, tuple)) and isinstance(recorded, (list, tuple)):
+        return len(replayed) == len(recorded) and all(_same(a, b) for a, b in zip(replayed, recorded))
+    return replayed == recorded
+
+
 def _replay_job_decisions(job: Job, models: dict[int, WorkerModel], report: ReplayReport) -> None:
     decisions = db.session.scalars(db.select(Decision).where(Decision.job_id == job.id).order_by(Decision.id)).all()
     items = {i.id: i for i in db.session.scalars(db.select(Item).where(Item.job_id == job.id))}
     answers: dict[int, list[Answer]] = defaultdict(list)
     for answer in db.session.scalars(db.select(Answer).where(Answer.job_id == job.id).order_by(Answer.id)):
         answers[answer.item_id].append(answer)
-    controls = job_spec(job).controls
+    spec = job_spec(job)
+    objects = {o.name: o for o in spec.objects}
     cache: dict = {}
     decided_items = set()
     for decision in decisions:
@@ -388,20 +540,20 @@ def _replay_job_decisions(job: Job, models: dict[int, WorkerModel], report: Repl
         mine = answers[item.id]
         rows = [AnswerRow(a.id, a.item_id, a.worker_id, a.choices) for a in mine]
         model = models.get(decision.model_id) if decision.model_id else None
-        outcome = {c.name: decide_control(c, rows, gold=(item.gold or {}).get(c.name),
-                                          model=model, frozen_cache=cache) for c in controls}
+        context = ItemContext(data=item.data, objects=objects)
+        outcome = _decide_item(job, spec, item, rows, model, context, cache)
         where = f"item {item.id}"
         for name, replayed in outcome.items():
             recorded = decision.outcome.get(name, {})
-            if (replayed.label != recorded.get("label") or replayed.classes != recorded.get("classes")
-                    or sorted(replayed.accepted) != recorded.get("accepted")
-                    or not np.allclose(replayed.posterior, recorded.get("posterior", []), rtol=1e-12, atol=0)):
+            if not _same(json.loads(json.dumps(replayed.as_json())), recorded):
                 report.differences.append(Difference(job.id, where, f"{name!r}: replay gives {replayed.label} "
-                                                     f"{replayed.posterior}, recorded {recorded.get('label')} "
-                                                     f"{recorded.get('posterior')}"))
+                                                     f"{replayed.as_json().get('posterior', replayed.confidence)}, "
+                                                     f"recorded {recorded.get('label')} "
+                                                     f"{recorded.get('posterior', recorded.get('confidence'))}"))
         for answer in mine:
             report.n_answers += 1
-            expected = AnswerStatus.REJECTED if is_accepted(answer.choices, outcome) else AnswerStatus.ACCEPTED
+            wrong = _rejections(spec, job, answer.choices, outcome, context)
+            expected = AnswerStatus.REJECTED if wrong else AnswerStatus.ACCEPTED
             if answer.decision_id != decision.id:
                 report.differences.append(Difference(job.id, f"answer {answer.id}",
                                                      f"is not linked to its item's decision {decision.id}"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import markdown_it
 import nh3
 from sqlalchemy import func
 
 from annotation.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from annotation.label_config import LabelSpec, check_new_config, parse_label_config
+from annotation.label_config import ControlSpec, LabelSpec, check_new_config, parse_label_config
 from annotation.levels import LEVEL_NAMES
 from annotation.models import Answer, Item, Job, JobStatus
 from app.extensions import db, utcnow
@@ -44,6 +45,7 @@ def create_job(
     seconds_per_task: int = 30,
     aggregation: str = "auto",
     min_level: str = "newcomer",
+    acceptance: Any = None,
 ) -> Job:
     """A draft job; raises InvalidConfig / InvalidInput naming the field at fault."""
     if not owner.is_requester:
@@ -51,7 +53,8 @@ def create_job(
     title = (title or "").strip()
     if not title or len(title) > 200:
         raise InvalidInput("A job needs a title of 1–200 characters.", field="title")
-    check_new_config(parse_label_config(label_config))
+    spec = check_new_config(parse_label_config(label_config))
+    acceptance = check_acceptance(spec, acceptance)
     if min_level not in LEVEL_NAMES:
         raise InvalidInput(f"Unknown level {min_level!r}; choose one of {', '.join(LEVEL_NAMES)}.",
                            field="min_level")
@@ -68,11 +71,55 @@ def create_job(
         seconds_per_task=_require_int("seconds_per_task", seconds_per_task, 1, 24 * 3600),
         aggregation=aggregation,
         min_level=min_level,
+        acceptance=acceptance,
         status=JobStatus.DRAFT,
     )
     db.session.add(job)
     db.session.flush()
     return job
+
+
+# What each acceptance threshold may be set to (docs/annotation-types.md).
+THRESHOLD_RANGES = {"min_f1": (0.0, 1.0), "iou": (0.01, 1.0), "max_wer": (0.0, 10.0), "distance": (0.01, 100.0),
+                    "tolerance": (0.0, 1e15)}
+
+
+def check_acceptance(spec: LabelSpec, acceptance: Any) -> dict[str, dict[str, float]] | None:
+    """A job's acceptance thresholds, checked against its config: control names, the keys each
+    kind takes, numbers in range. None or {} means every kind's defaults."""
+    from annotation.controls import kind_of
+
+    if acceptance in (None, "", {}):
+        return None
+    if not isinstance(acceptance, dict):
+        raise InvalidInput("Acceptance thresholds map control names to {threshold: number}.", field="acceptance")
+    checked: dict[str, dict[str, float]] = {}
+    for name, values in acceptance.items():
+        control = spec.control(name) if isinstance(name, str) else None
+        if control is None or not control.scored:
+            raise InvalidInput(f"Acceptance names {name!r}, which is not a scored control of this config.",
+                               field="acceptance")
+        defaults = kind_of(control).threshold_defaults
+        if not isinstance(values, dict) or not values:
+            raise InvalidInput(f"Acceptance for {name!r} must map thresholds to numbers.", field="acceptance")
+        for key, number in values.items():
+            if key not in defaults:
+                takes = ", ".join(defaults) or "no thresholds"
+                raise InvalidInput(f"{name!r} ({control.kind}) takes {takes}, not {key!r}.", field="acceptance")
+            low, high = THRESHOLD_RANGES[key]
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not low <= number <= high:
+                raise InvalidInput(f"Acceptance {name}.{key} must be a number from {low:g} to {high:g}.",
+                                   field="acceptance")
+            checked.setdefault(name, {})[key] = float(number)
+    return checked
+
+
+def acceptance_thresholds(job: Job, control: ControlSpec) -> dict[str, float]:
+    """The thresholds that accept or reject answers to `control`: its kind's defaults, overridden
+    by what the job set."""
+    from annotation.controls import kind_of
+
+    return {**kind_of(control).threshold_defaults, **((job.acceptance or {}).get(control.name) or {})}
 
 
 def job_spec(job: Job) -> LabelSpec:

@@ -61,6 +61,9 @@ class Job(db.Model):
     aggregation: Mapped[str] = mapped_column(String(32), default="auto")  # a consensus.AGGREGATORS name
     # The least annotator level (annotation/levels.py) that may work on this job.
     min_level: Mapped[str] = mapped_column(String(16), default="newcomer", server_default="newcomer")
+    # Acceptance thresholds per control, over each kind's defaults: {control: {"min_f1": 0.6, …}}
+    # (docs/annotation-types.md). None: the defaults.
+    acceptance: Mapped[dict[str, Any] | None]
     status: Mapped[JobStatus] = mapped_column(value_enum(JobStatus), default=JobStatus.DRAFT)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     published_at: Mapped[dt.datetime | None]
@@ -95,13 +98,15 @@ class Item(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    # The row's fields; `_media` (set by the platform) holds each uploaded file's name and size or
+    # duration: {variable: {"name", "width", "height"} | {"name", "duration"}}.
     data: Mapped[dict[str, Any]]
-    # Known answer for a gold question: {control name: [choices]}. Never sent to annotators.
+    # Known answer for a gold question: {control name: normalized value}. Never sent to annotators.
     gold: Mapped[dict[str, Any] | None]
     n_taken: Mapped[int] = mapped_column(default=0)
     n_answers: Mapped[int] = mapped_column(default=0)
     is_complete: Mapped[bool] = mapped_column(default=False)
-    # Consensus: {control name: [choices]} and its confidence in [0, 1].
+    # Consensus: {control name: normalized value} and its confidence in [0, 1].
     consensus: Mapped[dict[str, Any] | None]
     confidence: Mapped[float | None]
     completed_at: Mapped[dt.datetime | None]
@@ -149,7 +154,8 @@ class Answer(db.Model):
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
     worker_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     result: Mapped[list[Any]]
-    # The choices per control, as compared by consensus: {control name: [sorted choices]}.
+    # The normalized value per control, as compared by consensus: {control name: value}
+    # (docs/annotation-types.md; for a choice, the sorted choices).
     choices: Mapped[dict[str, Any]]
     # Time spent on the task as the server measures it (served → submitted), with an idle gap
     # capped at MAX_ACTIVE_MS_PER_ANSWER; the pay floor is measured on it.

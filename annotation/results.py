@@ -2,19 +2,21 @@
 each worker's quality. Payment decisions are `annotation.decisions`' and never change here."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from annotation.decisions import answer_rows, fit_controls
-from annotation.models import Item, Job
+from annotation.controls import kind_of
+from annotation.decisions import answer_rows, facets_of, fit_controls, weighted_controls
+from annotation.jobs import job_spec
+from annotation.models import Decision, Item, Job
 from app.extensions import db
 from consensus.quality import worker_quality
 
 
 def recompute_job(job: Job) -> int:
-    """Re-run consensus over the whole job and refresh every complete item's label and confidence.
+    """Re-run consensus over the whole job and refresh every complete item's label and confidence
+    for the categorical controls (the others are fused per item and need no whole-job refit).
 
     Decisions already made on answers stand: money has moved on them. Returns items updated.
     """
@@ -23,15 +25,30 @@ def recompute_job(job: Job) -> int:
     if not items:
         return 0
     fits = fit_controls(job, answer_rows(job, [i.id for i in items]))
-    codes = {name: {int(t): c for c, t in enumerate(fit.encoded.tasks.tolist())} for name, fit in fits.items()}
+    codes = {key: {int(t): c for c, t in enumerate(fit.encoded.tasks.tolist())} for key, fit in fits.items()}
+    spec = job_spec(job)
+    facets = facets_of(spec)
+    weighted = {c.name for c in weighted_controls(spec)}
+    outcomes = dict(db.session.execute(db.select(Decision.item_id, Decision.outcome).where(
+        Decision.job_id == job.id))) if weighted else {}
     for item in items:
-        labels, confidences = {}, []
-        for name, fit in fits.items():
-            posterior = fit.model.probas_[codes[name][item.id]]
+        labels = dict(item.consensus or {})
+        confidence = {}
+        best_of: dict[str, dict[str, str]] = {}
+        for control, key, _ in facets:
+            if key not in fits or item.id not in codes[key] or (item.gold or {}).get(control.name) is not None:
+                continue
+            posterior = fits[key].model.probas_[codes[key][item.id]]
             best = int(np.argmax(posterior))
-            labels[name] = json.loads(fit.encoded.classes[best])
-            confidences.append(float(posterior[best]))
-        item.consensus, item.confidence = labels, min(confidences)
+            best_of.setdefault(control.name, {})[key] = fits[key].encoded.classes[best]
+            confidence[control.name] = min(confidence.get(control.name, 1.0), float(posterior[best]))
+        for control in {c.name: c for c, _, _ in facets}.values():
+            found = best_of.get(control.name)
+            if found and len(found) == len(kind_of(control).facets(control)):
+                labels[control.name] = kind_of(control).label_from_facets(control, found)
+        if confidence:
+            fused = [float(o["confidence"]) for name, o in outcomes.get(item.id, {}).items() if name in weighted]
+            item.consensus, item.confidence = labels, min([*confidence.values(), *fused])
     db.session.flush()
     return len(items)
 

@@ -176,7 +176,8 @@ def submit_answer(worker: User, assignment_id: int, result: Any, *,
     assignment = get_assignment_for(worker, assignment_id)
     job = lock_job(db.session.get(Job, assignment.job_id), exclusive=False)
     assignment = get_assignment_for(worker, assignment_id, lock=True)
-    choices = normalize_answer(job_spec(job), result)
+    item_data = db.session.scalar(db.select(Item.data).where(Item.id == assignment.item_id))
+    choices = normalize_answer(job_spec(job), result, item_data)
     if assignment.status is AssignmentStatus.SUBMITTED:
         previous = db.session.scalar(db.select(Answer).where(Answer.assignment_id == assignment.id))
         if previous is not None and previous.choices == choices:

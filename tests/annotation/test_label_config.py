@@ -34,8 +34,12 @@ def test_audio_and_multiple_choice():
     ('<View><Text name="t" value="$text"', "line 1, column"),
     ('<View><Text name="t" value="$text"/><Choices name="c" toName="nope"><Choice value="a"/>'
      '<Choice value="b"/></Choices></View>', 'toName="nope" not found'),
-    ('<View><Text name="t" value="$text"/><Labels name="l" toName="t"><Label value="a"/></Labels></View>',
-     "not supported yet"),
+    ('<View><Text name="t" value="$text"/><Taxonomy name="l" toName="t"><Choice value="a"/></Taxonomy></View>',
+     "<Taxonomy name=\"l\"> is not supported yet"),
+    ('<View><Image name="i" value="$image"/><Labels name="l" toName="i"><Label value="a"/></Labels></View>',
+     "on <Image> is not supported yet"),
+    ('<View><Image name="i" value="$image"/><Video name="v" value="$video"/><Choices name="c" toName="i">'
+     '<Choice value="a"/><Choice value="b"/></Choices></View>', "<Video"),
     ('<View><Text name="t" value="$text"/><Choices name="c" toName="t"><Choice value="a"/></Choices></View>',
      "at least two"),
     ('<View><Text name="t" value="plain"/><Choices name="c" toName="t"><Choice value="a"/>'
@@ -66,7 +70,7 @@ def test_answers_normalize_to_config_order():
 
 @pytest.mark.parametrize("result, fragment", [
     ("nope", "must be a list"),
-    ([], "has no choice"),
+    ([], "has no answer"),
     ([_region(["fish"])], "'fish' is not a choice"),
     ([_region([])], "at least one"),
     ([_region(["cat", "cat"])], "repeats"),
@@ -91,7 +95,7 @@ def test_single_choice_takes_exactly_one():
 
 @pytest.mark.parametrize("result, fragment", [
     ([{**_region(["cat"]), "meta": {"text": ["x" * 1000]}}], "'meta', which is not a key of a Label Studio result"),
-    ([{**_region(["cat"]), "value": {"choices": ["cat"], "text": ["extra"]}}], "value may hold only `choices`"),
+    ([{**_region(["cat"]), "value": {"choices": ["cat"], "text": ["extra"]}}], "has 'text', which this control does not take"),
     ([{**_region(["cat"]), "to_name": "elsewhere"}], "to_name must be 'img'"),
     ([{**_region(["cat"]), "id": "x" * 65}], "id must be 1–64 letters"),
     ([{**_region(["cat"]), "id": 7}], "id must be 1–64 letters"),
@@ -117,8 +121,10 @@ def test_the_stored_result_is_the_validated_normalized_one():
 def test_an_answer_is_bounded_by_the_config_not_by_what_is_sent():
     spec = parse_label_config(MULTI)
     huge = [_region(["cat"])] + [{"from_name": "tags"}] * 1_000_000
+    with pytest.raises(InvalidAnswer, match="at most 2000 are taken"):
+        normalize_answer(spec, huge)  # refused by its length, before any region is read
     with pytest.raises(InvalidAnswer, match="answered twice|type must be"):
-        normalize_answer(spec, huge)  # stops at the second region, whatever follows
+        normalize_answer(spec, huge[:2000])
     with pytest.raises(InvalidAnswer, match="is not a choice"):
         normalize_answer(spec, [_region(["x" * 100_000])])
 
