@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+import nh3
 from sqlalchemy import insert
 
-from annotation.errors import Conflict, InvalidUpload
+from annotation.errors import Conflict, InvalidAnswer, InvalidInput, InvalidUpload
 from annotation.jobs import job_spec, require_owner
-from annotation.label_config import LabelSpec
+from annotation.label_config import ControlSpec, LabelSpec, ObjectSpec, check_value
 from annotation.media import StagedMedia, media_kind, stage_media, staging_folder, store_staged
 from annotation.models import Item, Job, JobStatus
 from annotation.validation import InvalidJSON, TooManyValues, bad_text, loads_bounded
@@ -36,6 +37,8 @@ from app.identity.models import User
 
 ROW_EXTENSIONS = {".csv", ".json", ".jsonl", ".ndjson"}
 GOLD_KEY = "_gold"  # JSON rows: {"_gold": {"control": "label" or ["a", "b"]}}
+MEDIA_META_KEY = "_media"  # {variable: {"name", "width", "height"} | {"name", "duration"}}, from uploaded files
+MAX_PARAGRAPHS = 1_000
 GOLD_PREFIX = "_gold."  # CSV columns: _gold.<control>, several choices separated by "|"
 CHUNK = 1 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -300,7 +303,7 @@ def _csv_rows(upload: UploadedFile, budget: _Budget) -> Iterator[tuple[str, dict
             budget.take_item(where)
             cells.extend([None] * (width - len(cells)))
             data: dict[str, Any] = {column: cells[i] for i, column in data_columns}
-            gold = {control: cells[i].split("|") for i, control in gold_columns if cells[i]}
+            gold = {control: CsvCell(cells[i]) for i, control in gold_columns if cells[i]}
             if gold:
                 data[GOLD_KEY] = gold
             yield where, data
@@ -313,6 +316,7 @@ def _csv_rows(upload: UploadedFile, budget: _Budget) -> Iterator[tuple[str, dict
 
 def _check_row(spec: LabelSpec, row: dict[str, Any], where: str) -> tuple[dict[str, Any], dict | None]:
     gold = row.pop(GOLD_KEY, None)
+    row.pop(MEDIA_META_KEY, None)  # the platform's own key: set from uploaded files, never from rows
     missing = [v for v in spec.variables if row.get(v) in (None, "")]
     if missing:
         raise InvalidUpload(
@@ -320,28 +324,83 @@ def _check_row(spec: LabelSpec, row: dict[str, Any], where: str) -> tuple[dict[s
             f"{', '.join('$' + v for v in spec.variables)}.",
             row=where, field=missing[0],
         )
-    return row, (_check_gold(spec, gold, where) if gold is not None else None)
+    for obj in spec.objects:
+        row[obj.variable] = _check_object_value(obj, row[obj.variable], where)
+    return row, (_check_gold(spec, gold, where, row) if gold is not None else None)
 
 
-def _check_gold(spec: LabelSpec, gold: Any, n: str) -> dict[str, list[str]]:
+def _check_object_value(obj: ObjectSpec, value: Any, where: str) -> Any:
+    """A row's value for an object, as the page will show it: HyperText sanitized once here (so
+    span offsets count the text annotators saw), Paragraphs a list of {author, text}."""
+    if obj.kind == "hypertext":
+        if not isinstance(value, str):
+            raise InvalidUpload(f"{where}: {obj.variable!r} must be HTML text.", row=where, field=obj.variable)
+        return nh3.clean(value, link_rel="noopener noreferrer nofollow")
+    if obj.kind == "paragraphs":
+        if isinstance(value, str):  # a CSV cell holds the list as JSON
+            try:
+                value = loads_bounded(value)
+            except InvalidInput:
+                value = None
+        name_key, text_key = obj.options.get("name_key", "author"), obj.options.get("text_key", "text")
+        if (not isinstance(value, list) or not value or len(value) > MAX_PARAGRAPHS
+                or not all(isinstance(p, dict) and isinstance(p.get(text_key), str)
+                           and isinstance(p.get(name_key, ""), str) for p in value)):
+            raise InvalidUpload(f"{where}: {obj.variable!r} must be a list of {{{name_key!r}: ..., "
+                                f"{text_key!r}: ...}} paragraphs (1–{MAX_PARAGRAPHS}).", row=where,
+                                field=obj.variable)
+        return [{name_key: p.get(name_key, ""), text_key: p[text_key]} for p in value]
+    if obj.kind in ("text", "image", "audio") and not isinstance(value, str):
+        return value if isinstance(value, (int, float)) and obj.kind == "text" else _not_text(obj, where)
+    return value
+
+
+def _not_text(obj: ObjectSpec, where: str) -> Any:
+    raise InvalidUpload(f"{where}: {obj.variable!r} must be text (a string).", row=where, field=obj.variable)
+
+
+def _check_gold(spec: LabelSpec, gold: Any, n: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Gold as {control: normalized value} (docs/annotation-types.md; a choice may be one string),
+    checked by the same rules as an answer, for every scored control."""
     if not isinstance(gold, dict) or not gold:
-        raise InvalidUpload(f"{n}: {GOLD_KEY} must map control names to choices.", row=n)
-    checked: dict[str, list[str]] = {}
+        raise InvalidUpload(f"{n}: {GOLD_KEY} must map control names to answers.", row=n)
+    checked: dict[str, Any] = {}
     for control_name, value in gold.items():
         control = spec.control(control_name)
         if control is None:
             raise InvalidUpload(f"{n}: gold names {control_name!r}, which is not a control.", row=n)
-        choices = [value] if isinstance(value, str) else value
-        if (not isinstance(choices, list) or not choices
-                or any(not isinstance(c, str) or c not in control.choices for c in choices)
-                or (not control.multiple and len(choices) != 1)):
+        if isinstance(value, CsvCell):
+            value = _gold_cell(control, value)
+        if control.kind == "choices" and isinstance(value, str):
+            value = [value]
+        if control.kind == "choices" and not control.multiple and isinstance(value, list) and len(value) != 1:
+            raise InvalidUpload(f"{n}: gold {_shorten(value)} is not a valid answer for {control_name!r}.", row=n)
+        try:
+            checked[control_name] = check_value(spec, control, value, data)
+        except InvalidAnswer as exc:
             raise InvalidUpload(f"{n}: gold {_shorten(value)} is not a valid answer for "
-                                f"{control_name!r}.", row=n)
-        checked[control_name] = sorted(set(choices), key=control.choices.index)
-    missing = [c.name for c in spec.controls if c.name not in checked]
+                                f"{control_name!r}: {exc.message}", row=n) from None
+    missing = [c.name for c in spec.scored_controls if c.name not in checked]
     if missing:
         raise InvalidUpload(f"{n}: gold has no answer for {missing[0]!r}.", row=n)
     return checked
+
+
+class CsvCell(str):
+    """A `_gold.<control>` cell of a CSV upload, read by the control's kind (`_gold_cell`)."""
+
+
+def _gold_cell(control: ControlSpec, cell: str) -> Any:
+    """A CSV gold cell: choices separated by "|", a transcript as written, "left"/"right", or a
+    number or regions as JSON."""
+    if control.kind == "choices":
+        return cell.split("|")
+    if control.kind in ("textarea", "pairwise"):
+        return str(cell)
+    try:
+        return loads_bounded(cell)
+    except InvalidInput:
+        return str(cell)  # refused with the control's own message by _check_gold
 
 
 def _shorten(value: Any, limit: int = 60) -> str:
@@ -421,5 +480,6 @@ def _media_items(spec: LabelSpec, job: Job, media: list[StagedMedia],
     for staged in media:
         data = {variable: store_staged(media_root, job.id, staged)}
         data.setdefault("filename", staged.filename)
+        data[MEDIA_META_KEY] = {variable: staged.meta or {"name": staged.filename}}
         items.append((data, None))
     return items

@@ -11,6 +11,7 @@ import io
 import os
 import tempfile
 import warnings
+import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,25 @@ class StagedMedia:
     path: Path
     digest: str
     kind: str
+    meta: dict | None = None  # media_meta(): the original name and the size or duration
+
+
+def media_meta(filename: str, path: Path, kind: str) -> dict:
+    """What exports and checks need to know of a stored file without opening it again: its
+    original name, and an image's pixel size or a WAV's duration in seconds (other audio formats'
+    durations need a decoder this platform does not ship; their segments are bounded otherwise)."""
+    meta: dict = {"name": filename}
+    try:
+        if kind == "image":
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
+                meta["width"], meta["height"] = image.size
+        elif path.suffix.lower() == ".wav":
+            with wave.open(str(path), "rb") as audio:
+                if audio.getframerate() > 0:
+                    meta["duration"] = round(audio.getnframes() / audio.getframerate(), 3)
+    except (OSError, EOFError, wave.Error, ValueError):
+        pass  # already checked to be a real file of its kind; a header we cannot read adds nothing
+    return meta
 
 
 def media_kind(filename: str) -> str | None:
@@ -116,7 +136,8 @@ def stage_media(scratch: Path, filename: str, chunks: Iterable[bytes]) -> Staged
             digest.update(chunk)
             out.write(chunk)
     path = Path(name)
-    return StagedMedia(filename, path, digest.hexdigest()[:32], check_media(filename, path))
+    kind = check_media(filename, path)
+    return StagedMedia(filename, path, digest.hexdigest()[:32], kind, media_meta(filename, path, kind))
 
 
 def store_staged(media_root: Path, job_id: int, staged: StagedMedia) -> str:
