@@ -39,7 +39,22 @@ static/vendor/noble-hashes/sha3.js: node_modules/.installed
 	mkdir -p static/vendor/noble-hashes
 	cp node_modules/@noble/hashes/sha3.js node_modules/@noble/hashes/_u64.js node_modules/@noble/hashes/utils.js static/vendor/noble-hashes/
 
-install: $(VENV)/.installed node_modules/.installed static/vendor/chart.umd.js static/vendor/noble-hashes/sha3.js rewards/contracts/build/.stamp
+# Drawing on images (Annotorious: boxes and polygons) and audio waveforms with regions
+# (wavesurfer.js): their ES-module builds are self-contained (no bare imports), so the page
+# imports them straight from static/vendor; their BSD-3 licences travel with them.
+ANNOTORIOUS := node_modules/@annotorious/annotorious
+static/vendor/annotorious/annotorious.es.js: node_modules/.installed
+	mkdir -p static/vendor/annotorious
+	cp $(ANNOTORIOUS)/dist/annotorious.es.js $(ANNOTORIOUS)/dist/annotorious.css static/vendor/annotorious/
+
+static/vendor/wavesurfer/wavesurfer.esm.js: node_modules/.installed
+	mkdir -p static/vendor/wavesurfer/plugins
+	cp node_modules/wavesurfer.js/dist/wavesurfer.esm.js node_modules/wavesurfer.js/LICENSE static/vendor/wavesurfer/
+	cp node_modules/wavesurfer.js/dist/plugins/regions.esm.js static/vendor/wavesurfer/plugins/
+
+MEDIA_VENDOR := static/vendor/annotorious/annotorious.es.js static/vendor/wavesurfer/wavesurfer.esm.js
+
+install: $(VENV)/.installed node_modules/.installed static/vendor/chart.umd.js static/vendor/noble-hashes/sha3.js $(MEDIA_VENDOR) rewards/contracts/build/.stamp
 
 # A development instance: SQLite under instance/, a random secret generated once, never committed.
 $(INSTANCE)/config.py:
