@@ -41,10 +41,17 @@
  *                                  (every instance is offered Delete/Backspace; return true if it removed
  *                                  its selected region); return true when handled (page preventDefaults)
  *   result()   -> array of {value}   Label Studio result values, one per region (one for a
- *                                  classification); the page adds from_name, to_name and type;
- *                                  an entry may carry its own to_name (e.g. spans on one of several objects)
+ *                                  classification, [] for an optional one left empty); the page adds
+ *                                  from_name, to_name (= control.to_name: the server takes no other) and type
  *   missing()  -> string|null    client-side message when a required answer is missing, else null
  *   destroy()                    undo everything mount did outside `element` (listeners, highlights)
+ *
+ *
+ * mount returns synchronously. Every module is imported statically by this file, so a module must not
+ * import a vendor library (static/vendor/…) at its top level: load it with `await import()` inside
+ * mount and fill `element` when it is ready (showing a message in it if the load fails). A missing
+ * vendor file then breaks that one control, not the labeling page of every job. If mount throws, the
+ * page shows the error in the control's place and refuses to submit.
  *
  * A module may also export a named function
  *   export function show(control, value, ctx) -> HTMLElement
