@@ -1,0 +1,9 @@
+// Placeholder until the real polygons module lands (same interface: see index.js). It keeps the
+// registry importable; a job using this kind shows "not available yet" in the control's place.
+export default {
+  kind: "polygons",
+  keyed: true,
+  mount(control) {
+    throw new Error(`${control.name}: polygons are not available on this page yet.`);
+  },
+};
