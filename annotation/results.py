@@ -30,7 +30,7 @@ def recompute_job(job: Job) -> int:
     facets = facets_of(spec)
     weighted = {c.name for c in weighted_controls(spec)}
     outcomes = dict(db.session.execute(db.select(Decision.item_id, Decision.outcome).where(
-        Decision.job_id == job.id))) if weighted else {}
+        Decision.job_id == job.id)).all()) if weighted else {}
     for item in items:
         labels = dict(item.consensus or {})
         confidence = {}
