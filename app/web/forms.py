@@ -84,6 +84,9 @@ class JobForm(Form):
             else " (anyone)"))
         for level in LEVELS
     ])
+    acceptance = TextAreaField("Acceptance thresholds (JSON, optional)", validators=[Length(max=10_000)],
+                               description='e.g. {"boxes": {"min_f1": 0.6, "iou": 0.5}} — per control; '
+                                           "empty: each kind's defaults.")
 
 
 class UploadForm(Form):

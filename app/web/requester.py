@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from typing import Any
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -69,6 +70,7 @@ def new_job():
                 label_config=form.label_config.data, reward=form.reward.data,
                 overlap=form.overlap.data, seconds_per_task=form.seconds_per_task.data,
                 aggregation=form.aggregation.data, min_level=form.min_level.data,
+                acceptance=_acceptance_json(form.acceptance.data),
             )
         except (InvalidInput, RewardsError) as exc:  # RewardsError: BelowPayFloor names "reward"
             db.session.rollback()
@@ -185,6 +187,18 @@ def job_action(job_id: int, action: str):
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("web.job_detail", job_id=job.id))
+
+
+def _acceptance_json(text: str | None) -> Any:
+    """The form's acceptance thresholds: JSON text, or None when left empty."""
+    if not (text or "").strip():
+        return None
+    from annotation.validation import loads_bounded
+
+    try:
+        return loads_bounded(text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"Acceptance thresholds are not valid JSON: {exc.message}", field="acceptance") from None
 
 
 @web.get("/jobs/<int:job_id>/export.<fmt>")

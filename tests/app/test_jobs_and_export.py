@@ -49,6 +49,20 @@ def test_invalid_config_is_shown_in_the_form(db, make_user, login):
     assert db.session.scalar(db.select(db.func.count()).select_from(Job)) == 0
 
 
+def test_the_form_takes_acceptance_thresholds_and_shows_what_is_wrong_with_them(db, make_user, login):
+    client = login(make_user("requester"))
+    boxes = ('<View><Image name="img" value="$image"/><RectangleLabels name="cars" toName="img">'
+             '<Label value="car"/></RectangleLabels></View>')
+    form = {"title": "Cars", "label_config": boxes, "reward": 10, "overlap": 3, "seconds_per_task": 20}
+    for bad, message in [("{nope", "not valid JSON"), ('{"cars": {"max_wer": 0.3}}', "takes min_f1, iou"),
+                         ('{"cars": {"iou": 3}}', "from 0.01 to 1")]:
+        response = client.post("/jobs/new", data={**form, "acceptance": bad})
+        assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Job)) == 0
+    assert client.post("/jobs/new", data={**form, "acceptance": '{"cars": {"iou": 0.7}}'}).status_code == 302
+    assert db.session.scalar(db.select(Job)).acceptance == {"cars": {"iou": 0.7}}
+
+
 def test_annotator_feed_shows_reward_and_hourly_rate(make_user, make_job, login):
     make_job(title="Feed me", reward=6, seconds_per_task=12)
     page = login(make_user()).get("/work").get_data(as_text=True)
