@@ -580,3 +580,70 @@ def test_header_choices_and_optional_comment(lab, job_for):
                                             ("comment", {"text": ["Box was dented."]})]
     assert values(by_name["ann_other"]) == [("positive", {"choices": ["yes"]})]
     assert lab.watch.problems == []
+
+
+# --- the results page's read-only rendering (static/js/results.js) --------------------------------------
+
+ALL_KINDS = """<View>
+  <Text name="text" value="$text"/>
+  <HyperText name="page" value="$html"/>
+  <Text name="a" value="$a"/>
+  <Text name="b" value="$b"/>
+  <Choices name="topics" toName="text" choice="multiple">
+    <Choice value="sports"/><Choice value="politics"/><Choice value="weather"/>
+  </Choices>
+  <Pairwise name="better" toName="a,b"/>
+  <TextArea name="transcript" toName="text" required="true"/>
+  <Rating name="quality" toName="text" maxRating="5"/>
+  <Number name="legs" toName="text" min="0" max="100"/>
+  <Labels name="ner" toName="text"><Label value="PER"/><Label value="LOC"/></Labels>
+  <Labels name="place" toName="page"><Label value="PLACE"/></Labels>
+</View>"""
+
+
+def test_results_page_shows_each_kind(lab):
+    """results.js against the contract the job page emits: `[data-decision]` elements holding
+    {"control", "value", "item": {…data…}} and the spec in #results-spec."""
+    import html
+    import json
+
+    from annotation.label_config import parse_label_config
+
+    spec = parse_label_config(ALL_KINDS).to_json()
+    data = {"text": NER_TEXT, "html": PLACES_HTML, "a": "left text", "b": "right text"}
+    decisions = {
+        "topics": ["sports", "weather"],
+        "better": "left",
+        "transcript": "<b>not bold</b>\nsecond line",
+        "quality": 4,
+        "legs": 14,
+        "ner": [{"start": 1, "end": 4, "label": "PER"}, {"start": 5, "end": 7, "label": "LOC"}],
+        "place": [{"start": 3, "end": 6, "label": "PLACE"}],
+    }
+    body = "".join(
+        f"<div class=\"decision\" id=\"d-{name}\" data-decision=\"{html.escape(json.dumps({'control': name, 'value': value, 'item': data}))}\">"
+        f"{html.escape(json.dumps(value))}</div>" for name, value in decisions.items())
+    page_html = (f"<!doctype html><html><head><link rel=\"stylesheet\" href=\"/static/css/app.css\"></head><body>{body}"
+                 f"<script type=\"application/json\" id=\"results-spec\">{html.escape(json.dumps(spec), quote=False)}</script>"
+                 "<script type=\"module\" src=\"/static/js/results.js\"></script></body></html>")
+    context = lab.browser.new_context()
+    page = lab.watch.page(context)
+    page.route(f"{lab.base}/results-under-test",
+               lambda route: route.fulfill(status=200, content_type="text/html", body=page_html))
+    page.goto(f"{lab.base}/results-under-test")
+    page.wait_for_function(f"() => document.querySelectorAll('[data-rendered]').length === {len(decisions)}")
+
+    def text(name):
+        return page.locator(f"#d-{name}").inner_text()
+
+    assert text("topics") == "sports, weather"
+    assert text("better") == "Left is better (a)"
+    assert page.locator("#d-transcript").text_content() == "<b>not bold</b>\nsecond line"  # text, not HTML
+    assert page.locator("#d-transcript b").count() == 0
+    assert text("quality") == "★★★★☆ 4/5"
+    assert text("legs") == "14"
+    assert page.locator("#d-ner mark").all_inner_texts() == ["王小明", "北京"]
+    assert page.locator("#d-place mark").all_inner_texts() == ["爱北京"]
+    assert "PLACE “爱北京” (3–6)" in text("place")
+    context.close()
+    assert lab.watch.problems == []
