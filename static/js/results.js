@@ -16,12 +16,10 @@ function readJSON(text) {
 const specNode = document.getElementById("results-spec");
 const pageSpec = specNode ? readJSON(specNode.textContent) : null;
 
-/** The item's data from a decision: {"item": {data}} or {"item": {"data": {…}}} or {"data": {…}}. */
+/** The item's data: the job page puts it under "item" (the data itself, as stored); "data" also works. */
 function itemData(decision) {
-  if (decision.data && typeof decision.data === "object") return decision.data;
-  const item = decision.item;
-  if (item && typeof item === "object") {
-    return item.data && typeof item.data === "object" && !Array.isArray(item.data) ? item.data : item;
+  for (const data of [decision.item, decision.data]) {
+    if (data && typeof data === "object" && !Array.isArray(data)) return data;
   }
   return {};
 }
