@@ -141,13 +141,7 @@ def bursts_wav(bursts: list[tuple[float, float]], seconds: float = 4.0, rate: in
         inside = (t >= start) & (t < end)
         fade = np.minimum(1.0, np.minimum(t - start, end - t) / 0.02)
         signal = np.where(inside, 0.4 * np.sin(2 * np.pi * 440 * t) * fade, signal)
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes((signal * 32767).astype("<i2").tobytes())
-    return out.getvalue()
+    return wav_bytes(signal, rate)
 
 
 def shape_png(shape: str, seed: int, size: int = 256) -> bytes:
@@ -172,13 +166,17 @@ def shape_png(shape: str, seed: int, size: int = 256) -> bytes:
 def tone_wav(frequency: float, seconds: float = 1.0, rate: int = 16_000) -> bytes:
     t = np.arange(int(seconds * rate)) / rate
     fade = np.minimum(1.0, np.minimum(t, seconds - t) / 0.05)  # no clicks at the ends
-    samples = (0.4 * np.sin(2 * np.pi * frequency * t) * fade * 32767).astype("<i2")
+    return wav_bytes(0.4 * np.sin(2 * np.pi * frequency * t) * fade, rate)
+
+
+def wav_bytes(signal: np.ndarray, rate: int) -> bytes:
+    """A mono 16-bit WAV of `signal` (floats in [-1, 1])."""
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(rate)
-        wav.writeframes(samples.tobytes())
+        wav.writeframes((signal * 32767).astype("<i2").tobytes())
     return out.getvalue()
 
 
