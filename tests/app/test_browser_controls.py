@@ -9,6 +9,7 @@ UTF-16 ones; the HyperText span crosses an element boundary.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -161,10 +162,10 @@ def job_for(db, make_user, make_job, login, lab):
         db.session.commit()  # end this session's reads: on SQLite they would hold the server's write lock
 
         def export():
-            response = client.get(f"/jobs/{job_id}/export.json")
-            assert response.status_code == 200, response.data
+            with client.get(f"/jobs/{job_id}/export.json") as response:
+                assert response.status_code == 200, response.data
+                [task] = json.loads(response.get_data(as_text=True))
             db.session.commit()
-            [task] = response.get_json()
             with_names = {}
             for annotation in task["annotations"]:
                 with_names[usernames(db)[annotation["completed_by"]]] = annotation
@@ -194,34 +195,55 @@ def tap_submit(page):
     page.locator("#submit-btn").tap()
 
 
-# --- choices -------------------------------------------------------------------------------------
+# --- multiple choice, headers and an optional comment ---------------------------------------------
 
 TOPICS = """<View>
+  <Header value="Which topics does this sentence touch?"/>
   <Text name="text" value="$text"/>
   <Choices name="topics" toName="text" choice="multiple">
     <Choice value="sports"/><Choice value="politics"/><Choice value="weather"/>
   </Choices>
+  <Header value="Anything the requester should know?"/>
+  <TextArea name="comment" toName="text" placeholder="Optional comment"/>
 </View>"""
 
 
-def test_multiple_choice(lab, job_for):
+def test_multiple_choice_headers_and_optional_comment(lab, job_for):
     job_id, export = job_for(TOPICS, {"text": "The match was delayed by heavy rain."})
 
+    def in_order(page):
+        """The headers reach the annotator, and the page is in the config's order."""
+        first = page.get_by_role("heading", name="Which topics does this sentence touch?")
+        second = page.get_by_role("heading", name="Anything the requester should know?")
+        assert first.is_visible() and second.is_visible()
+        order = page.locator("#task-object").evaluate(
+            """box => [...box.children].map(e => e.matches('h2') ? e.textContent
+                       : (e.dataset.object || e.dataset.control))""")
+        assert order == ["Which topics does this sentence touch?", "text", "topics",
+                         "Anything the requester should know?", "comment"]
+
     def phone(page):
+        in_order(page)
         assert "(choose any)" in page.locator("#task-controls legend").inner_text()
         page.locator("label.choice", has_text="sports").tap()
         page.locator("label.choice", has_text="weather").tap()
         assert page.locator('#task-controls input[value="weather"]').is_checked()
+        page.locator("#task-controls textarea").tap()
+        page.locator("#task-controls textarea").fill("Rain is weather, not sport?")
         tap_submit(page)
 
     def keys(page):
+        in_order(page)
         page.keyboard.press("1")
         page.keyboard.press("3")
         assert page.locator('#task-controls input[value="sports"]').is_checked()
-        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")  # the comment is optional
 
     def other(page):
+        page.keyboard.press("Enter")  # nothing chosen yet: the page says so and sends nothing
+        assert page.locator("#task-error").inner_text() == "Choose an option for topics first."
         page.keyboard.press("1")
+        assert page.locator("#task-error").is_hidden()
         page.keyboard.press("1")  # toggles sports off again
         page.keyboard.press("2")
         assert not page.locator('#task-controls input[value="sports"]').is_checked()
@@ -231,9 +253,13 @@ def test_multiple_choice(lab, job_for):
     lab.run(job_id, [phone, keys, other])
     item, answers = lab.outcome(job_id)
     assert item.is_complete and item.consensus == {"topics": ["sports", "weather"]}
+    assert answers["ann_phone"].choices == {"topics": ["sports", "weather"], "comment": "Rain is weather, not sport?"}
+    assert answers["ann_keys"].choices == {"topics": ["sports", "weather"]}
     assert statuses(answers) == {"ann_phone": "accepted", "ann_keys": "accepted", "ann_other": "rejected"}
     task, by_name = export()
-    assert values(by_name["ann_phone"]) == [("topics", {"choices": ["sports", "weather"]})]
+    assert values(by_name["ann_phone"]) == [("topics", {"choices": ["sports", "weather"]}),
+                                            ("comment", {"text": ["Rain is weather, not sport?"]})]
+    assert values(by_name["ann_keys"]) == [("topics", {"choices": ["sports", "weather"]})]
     assert values(by_name["ann_other"]) == [("topics", {"choices": ["politics"]})]
     assert task["predictions"][0]["result"][0]["value"] == {"choices": ["sports", "weather"]}
     assert lab.watch.problems == []
@@ -333,50 +359,19 @@ def test_textarea_transcription(lab, job_for):
 
 # --- rating and number -------------------------------------------------------------------------------
 
-RATING = """<View>
+SCALARS = """<View>
   <Text name="text" value="$text"/>
   <Rating name="quality" toName="text" maxRating="5"/>
-</View>"""
-
-
-def test_rating(lab, job_for):
-    job_id, export = job_for(RATING, {"text": "Clear, short and correct."})
-
-    def phone(page):
-        page.locator("label.star").nth(3).tap()
-        assert page.locator("label.star.lit").count() == 4
-        tap_submit(page)
-
-    def keys(page):
-        page.keyboard.press("4")
-        assert page.locator('#task-controls input[value="4"]').is_checked()
-        assert page.locator(".rating-value").inner_text() == "4 of 5"
-        page.keyboard.press("Enter")
-
-    def other(page):
-        page.keyboard.press("1")
-        page.keyboard.press("Enter")
-
-    lab.run(job_id, [phone, keys, other])
-    item, answers = lab.outcome(job_id)
-    assert item.is_complete and item.consensus == {"quality": 4}
-    assert statuses(answers) == {"ann_phone": "accepted", "ann_keys": "accepted", "ann_other": "rejected"}
-    _, by_name = export()
-    assert values(by_name["ann_phone"]) == [("quality", {"rating": 4})]
-    assert values(by_name["ann_other"]) == [("quality", {"rating": 1})]
-    assert lab.watch.problems == []
-
-
-NUMBER = """<View>
-  <Text name="text" value="$text"/>
   <Number name="legs" toName="text" min="0" max="100" step="1"/>
 </View>"""
 
 
-def test_number(lab, job_for):
-    job_id, export = job_for(NUMBER, {"text": "How many legs do three dogs and a bird have?"})
+def test_rating_and_number(lab, job_for):
+    job_id, export = job_for(SCALARS, {"text": "How many legs do three dogs and a bird have?"})
 
     def phone(page):
+        page.locator("label.star").nth(3).tap()
+        assert page.locator("label.star.lit").count() == 4
         field = page.locator('#task-controls input[type="number"]')
         assert (field.get_attribute("min"), field.get_attribute("max"), field.get_attribute("step")) == ("0", "100", "1")
         field.tap()
@@ -384,22 +379,27 @@ def test_number(lab, job_for):
         tap_submit(page)
 
     def keys(page):
-        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("4")
+        assert page.locator('#task-controls input[value="4"]').is_checked()
+        assert page.locator(".rating-value").inner_text() == "4 of 5"
+        page.keyboard.press("Shift+Tab")  # from the submit button back to the number
         page.keyboard.type("14")
-        page.keyboard.press("Enter")  # the form's own submit from its one field
+        page.keyboard.press("Enter")  # the form's own submit from its field
 
     def other(page):
+        page.keyboard.press("1")
         page.keyboard.press("Shift+Tab")
         page.keyboard.type("50")
         page.keyboard.press("Enter")
 
     lab.run(job_id, [phone, keys, other])
     item, answers = lab.outcome(job_id)
-    assert item.is_complete and item.consensus == {"legs": 14}
+    assert item.is_complete and item.consensus == {"quality": 4, "legs": 14}
     assert statuses(answers) == {"ann_phone": "accepted", "ann_keys": "accepted", "ann_other": "rejected"}
+    assert "you answered 50; the consensus is 14" in answers["ann_other"].reject_reason
     _, by_name = export()
-    assert values(by_name["ann_keys"]) == [("legs", {"number": 14})]
-    assert values(by_name["ann_other"]) == [("legs", {"number": 50})]
+    assert values(by_name["ann_phone"]) == [("quality", {"rating": 4}), ("legs", {"number": 14})]
+    assert values(by_name["ann_other"]) == [("quality", {"rating": 1}), ("legs", {"number": 50})]
     assert lab.watch.problems == []
 
 
@@ -529,59 +529,6 @@ def test_spans_on_hypertext(lab, job_for):
     assert lab.watch.problems == []
 
 
-# --- headers, and an optional comment ----------------------------------------------------------------------
-
-REVIEW = """<View>
-  <Header value="Is this review positive?"/>
-  <Text name="text" value="$text"/>
-  <Choices name="positive" toName="text"><Choice value="yes"/><Choice value="no"/></Choices>
-  <Header value="Anything the requester should know?"/>
-  <TextArea name="comment" toName="text" placeholder="Optional comment"/>
-</View>"""
-
-
-def test_header_choices_and_optional_comment(lab, job_for):
-    job_id, export = job_for(REVIEW, {"text": "Arrived early and works great."})
-
-    def in_order(page):
-        """Headers visible, and the page in the config's order."""
-        first = page.get_by_role("heading", name="Is this review positive?")
-        second = page.get_by_role("heading", name="Anything the requester should know?")
-        assert first.is_visible() and second.is_visible()
-        order = page.locator("#task-object").evaluate(
-            """box => [...box.children].map(e => e.matches('h2') ? e.textContent
-                       : (e.dataset.object || e.dataset.control))""")
-        assert order == ["Is this review positive?", "text", "positive", "Anything the requester should know?",
-                         "comment"]
-
-    def phone(page):
-        in_order(page)
-        page.locator("label.choice", has_text="yes").tap()
-        page.locator("#task-controls textarea").tap()
-        page.locator("#task-controls textarea").fill("Box was dented.")
-        tap_submit(page)
-
-    def keys(page):
-        in_order(page)
-        page.keyboard.press("Enter")  # nothing chosen yet
-        assert page.locator("#task-error").inner_text() == "Choose an option for positive first."
-        page.keyboard.press("1")
-        assert page.locator("#task-error").is_hidden()
-        page.keyboard.press("Enter")  # the comment is optional
-
-    lab.run(job_id, [phone, keys, keys])
-    item, answers = lab.outcome(job_id)
-    assert item.is_complete and item.consensus == {"positive": ["yes"]}
-    assert answers["ann_phone"].choices == {"positive": ["yes"], "comment": "Box was dented."}
-    assert answers["ann_keys"].choices == {"positive": ["yes"]}
-    assert set(statuses(answers).values()) == {"accepted"}
-    _, by_name = export()
-    assert values(by_name["ann_phone"]) == [("positive", {"choices": ["yes"]}),
-                                            ("comment", {"text": ["Box was dented."]})]
-    assert values(by_name["ann_other"]) == [("positive", {"choices": ["yes"]})]
-    assert lab.watch.problems == []
-
-
 # --- the results page's read-only rendering (static/js/results.js) --------------------------------------
 
 ALL_KINDS = """<View>
@@ -605,7 +552,6 @@ def test_results_page_shows_each_kind(lab):
     """results.js against the contract the job page emits: `[data-decision]` elements holding
     {"control", "value", "item": {…data…}} and the spec in #results-spec."""
     import html
-    import json
 
     from annotation.label_config import parse_label_config
 
