@@ -8,7 +8,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from annotation.errors import AnnotationError
-from annotation.exports import FORMATS, export_job
+from annotation.exports import FORMATS
 from annotation.models import Job
 from app.extensions import db
 from app.identity.accounts import create_user
@@ -26,17 +26,25 @@ def _fail(exc: AnnotationError | RewardsError) -> None:
 
 @annotation_cli.command("export")
 @click.argument("job_id", type=int)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
+              help="json, json-min, csv, hf (Hugging Face), coco, yolo, yolo-seg, voc, conll, asr; "
+                   "what fits depends on the job's config.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+@click.option("--media", is_flag=True, help="Put the images or audio into the archive (coco, yolo, yolo-seg, "
+              "voc, hf, asr); other formats carry signed links to them.")
 @click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the on-chain manifest (roots covering the labels) to this file.")
-def export_command(job_id: int, fmt: str, out: str | None, manifest_path: str | None) -> None:
-    """Export JOB_ID's consensus labels, confidences and raw answers."""
+def export_command(job_id: int, fmt: str, out: str | None, media: bool, manifest_path: str | None) -> None:
+    """Export JOB_ID's consensus labels, confidences and raw answers, streamed as they are read."""
+    from flask import current_app
+
+    from app.web.exports import build_export
+
     job = db.session.get(Job, job_id)
     if job is None:
         raise click.ClickException(f"Job {job_id} not found.")
     try:
-        body, _ = export_job(job.owner, job, fmt)
+        export = build_export(current_app, job.owner, job, fmt, media=media)
     except AnnotationError as exc:
         _fail(exc)
     if manifest_path:
@@ -46,12 +54,23 @@ def export_command(job_id: int, fmt: str, out: str | None, manifest_path: str | 
 
         with open(manifest_path, "w", encoding="utf-8") as handle:
             json.dump(job_manifest(job.owner, job), handle, indent=2)
-    if out:
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            handle.write(body)
-        click.echo(f"Wrote job {job_id} as {fmt} to {out}.", err=True)
-    else:
-        sys.stdout.write(body)
+        db.session.rollback()  # the export reads in transactions of its own; hold none meanwhile
+    if out is None and export.mimetype == "application/zip" and sys.stdout.isatty():
+        raise click.ClickException(f"{fmt} is a zip archive: write it with --out FILE (or redirect stdout).")
+    try:
+        if out:
+            with open(out, "wb") as handle:
+                for chunk in export.chunks:
+                    handle.write(chunk)
+            click.echo(f"Wrote job {job_id} as {fmt} to {out}.", err=True)
+        else:
+            sys.stdout.flush()
+            stream = sys.stdout.buffer
+            for chunk in export.chunks:
+                stream.write(chunk)
+            stream.flush()
+    except AnnotationError as exc:
+        _fail(exc)
 
 
 @annotation_cli.command("replay-decisions")

@@ -22,4 +22,4 @@ def answer_text(value) -> str:
         return ", ".join(f"{n} × {label}" for label, n in labels.items())
     return str(value)
 
-from app.web import admin, annotator, auth, pages, proofs, requester, wallet  # noqa: E402,F401
+from app.web import admin, annotator, auth, exports, pages, proofs, requester, wallet  # noqa: E402,F401

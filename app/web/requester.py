@@ -6,11 +6,10 @@ import functools
 import uuid
 from typing import Any
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from annotation.errors import AnnotationError, InvalidInput, NotFound
-from annotation.exports import export_job
 from annotation.imports import UploadedFile, UploadLimits
 from annotation.jobs import (
     get_job_for,
@@ -30,6 +29,7 @@ from app.extensions import db, utcnow
 from app.inputs import query_int
 from app.operations import jobs as lifecycle
 from app.web import web
+from app.web.exports import export_response
 from app.web.forms import ActionForm, BonusForm, DisputeForm, JobForm, UploadForm
 from rewards.accounts import escrow_balance, requester_balance
 from rewards.bonuses import pay_bonus
@@ -205,9 +205,7 @@ def _acceptance_json(text: str | None) -> Any:
 @requester_required
 def export(job_id: int, fmt: str):
     job = get_job_for(current_user, job_id, manage=True)
-    body, mimetype = export_job(current_user, job, fmt)
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="fairlabel-job-{job.id}.{fmt}"'})
+    return export_response(current_user, job, fmt, request.args)  # streamed; ?media=1, ?manifest=1
 
 
 @web.post("/jobs/<int:job_id>/bonuses")

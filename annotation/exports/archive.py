@@ -1,0 +1,130 @@
+"""A zip archive written as a stream: each member goes out as soon as it is written.
+
+`zipfile` writes to an unseekable stream by putting each member's sizes and CRC in a data
+descriptor after its data; the central directory comes last. So an archive of any size costs
+the memory of one compressor and one buffer, never the archive: `ZipStream` collects what
+zipfile writes and hands it out in chunks of about `CHUNK_BYTES`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+CHUNK_BYTES = 256 * 1024
+FILE_READ_BYTES = 1024 * 1024
+
+
+class _Sink:
+    """What zipfile writes to: an unseekable, append-only buffer drained by the stream."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        self.size = 0
+        return out
+
+
+class ZipStream:
+    """Build a zip member by member; every method yields the archive's bytes so far."""
+
+    def __init__(self, when: dt.datetime | None = None) -> None:
+        self._sink = _Sink()
+        self._zip = zipfile.ZipFile(self._sink, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        moment = when or dt.datetime.now(dt.UTC)
+        self._date_time = (max(moment.year, 1980), moment.month, moment.day, moment.hour, moment.minute,
+                           moment.second)
+
+    def _info(self, name: str, compress: bool) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, self._date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        info.external_attr = 0o644 << 16
+        return info
+
+    def _drain(self, force: bool = False) -> Iterator[bytes]:
+        if self._sink.size and (force or self._sink.size >= CHUNK_BYTES):
+            yield self._sink.take()
+
+    def member(self, name: str, chunks: Iterable[bytes | str], *, compress: bool = True) -> Iterator[bytes]:
+        """A member of unknown size written from `chunks` (str is UTF-8 encoded)."""
+        with self._zip.open(self._info(name, compress), "w", force_zip64=True) as out:
+            for chunk in chunks:
+                out.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+                yield from self._drain()
+        yield from self._drain()
+
+    def small(self, name: str, data: bytes | str) -> Iterator[bytes]:
+        """A member held in memory (a label file, a README)."""
+        self._zip.writestr(self._info(name, True), data.encode("utf-8") if isinstance(data, str) else data)
+        yield from self._drain()
+
+    def file(self, name: str, path: Path) -> Iterator[bytes]:
+        """A file copied in pieces, stored (media are compressed already)."""
+        info = self._info(name, False)
+        info.file_size = path.stat().st_size  # lets zipfile choose zip64 up front
+        with path.open("rb") as source, self._zip.open(info, "w") as out:
+            while piece := source.read(FILE_READ_BYTES):
+                out.write(piece)
+                yield from self._drain()
+        yield from self._drain()
+
+    def close(self) -> Iterator[bytes]:
+        self._zip.close()
+        yield from self._drain(force=True)
+
+
+class PendingFiles:
+    """(archive name, path) pairs noted while one member is written and copied after it — kept
+    in a spooled temporary file, so a job of a million images does not hold a million paths."""
+
+    def __init__(self) -> None:
+        self._spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, mode="w+t", encoding="utf-8")
+        self.count = 0
+
+    def add(self, name: str, path: Path) -> None:
+        self._spool.write(f"{name}\t{path}\n")
+        self.count += 1
+
+    def __iter__(self) -> Iterator[tuple[str, Path]]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for line in self._spool:
+            name, path = line.rstrip("\n").split("\t", 1)
+            yield name, Path(path)
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> PendingFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def finish(archive: ZipStream, files: Iterable[tuple[str, Path]], folder: str | None, skipped: list[str],
+           extra_files: dict[str, bytes]) -> Iterator[bytes]:
+    """The media noted for the archive under `folder/` (as named, when no folder), `skipped.csv` (items a format could not
+    hold, and why), the extra files (the on-chain manifest), and the central directory."""
+    for name, path in files:
+        if path.is_file():
+            yield from archive.file(f"{folder}/{name}" if folder else name, path)
+    if skipped:
+        yield from archive.small("skipped.csv", "item_id,file_name,reason\n" + "\n".join(skipped) + "\n")
+    for name, data in extra_files.items():
+        yield from archive.small(name, data)
+    yield from archive.close()
