@@ -154,10 +154,10 @@ def test_an_answer_caught_mid_submit_by_a_close_is_still_decided(app, db, make_u
     inside, release = threading.Event(), threading.Event()
     real_normalize = tasks_module.normalize_answer
 
-    def slow_normalize(spec, result):
+    def slow_normalize(*args):
         inside.set()
         assert release.wait(30)
-        return real_normalize(spec, result)
+        return real_normalize(*args)
 
     monkeypatch.setattr(tasks_module, "normalize_answer", slow_normalize)
     outcome: dict[str, object] = {}

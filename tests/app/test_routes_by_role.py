@@ -49,6 +49,9 @@ WHO_MAY: dict[str, set[str]] = {
     "web.pay_job_bonus": {"requester (owner)"}, "api.bonus": {"requester (owner)"},
     "web.dispute": {"requester (owner)"}, "api.dispute": {"requester (owner)"},
     "web.media": ANNOTATORS | JOB_MANAGERS,  # the files of a published job, to its annotators
+    # An export's media link is a capability: whoever holds a validly signed, unexpired link
+    # gets that one file (tests/annotation/test_exports.py checks forged and expired links).
+    "web.signed_media": EVERYONE,
     "web.disputes": {"admin"}, "web.decide_dispute": {"admin"},
 }
 # Values for path arguments; `<any(...)>` takes the first harmless choice listed here.
@@ -82,6 +85,7 @@ def body_for(endpoint: str, role: str, world) -> dict:
 def world(db, app, make_user, make_job, login):
     """The owners' data: a published job with an answer (disputed by its requester), a leased
     task, a published image job with one file, and a proof of another answer paid on chain."""
+    from annotation.exports.media import sign_media_token
     from annotation.imports import UploadedFile
     from annotation.models import Item
     from annotation.tasks import next_task_for
@@ -123,7 +127,9 @@ def world(db, app, make_user, make_job, login):
     media = db.session.scalars(db.select(Item).where(Item.job_id == images.id)).one().data["image"]
     values = {"job_id": job.id, "answer_id": answer.id, "assignment_id": lease.id,
               "name": media.rsplit("/", 1)[1]}
-    overrides = {"web.media": {"job_id": images.id}, "web.contribution_proof_download": {"answer_id": paid.id}}
+    token = sign_media_token(app.config["SECRET_KEY"], images.id, values["name"])
+    overrides = {"web.media": {"job_id": images.id}, "web.contribution_proof_download": {"answer_id": paid.id},
+                 "web.signed_media": {"token": token}}
     markers = {TITLE, ITEM, worker.username}
     db.session.commit()
     return {"users": users, "values": values, "overrides": overrides, "markers": markers,
