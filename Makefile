@@ -41,11 +41,18 @@ static/vendor/noble-hashes/sha3.js: node_modules/.installed
 
 # Drawing on images (Annotorious: boxes and polygons) and audio waveforms with regions
 # (wavesurfer.js): their ES-module builds are self-contained (no bare imports), so the page
-# imports them straight from static/vendor; their BSD-3 licences travel with them.
+# imports them straight from static/vendor; wavesurfer's BSD-3 licence travels with it, and
+# Annotorious' (its package ships no LICENSE file) is named in a NOTICE made from its package.json.
+# Annotorious' ES build keeps one `process.env.NODE_ENV` test (from nanostores) that a bundler
+# would replace; sed does that one replacement, and the copy fails if anything of Node's is left.
 ANNOTORIOUS := node_modules/@annotorious/annotorious
 static/vendor/annotorious/annotorious.es.js: node_modules/.installed
 	mkdir -p static/vendor/annotorious
-	cp $(ANNOTORIOUS)/dist/annotorious.es.js $(ANNOTORIOUS)/dist/annotorious.css static/vendor/annotorious/
+	sed 's/process\.env\.NODE_ENV/"production"/g' $(ANNOTORIOUS)/dist/annotorious.es.js > $@.tmp
+	! grep -n 'process\.\|require(' $@.tmp
+	mv $@.tmp $@
+	cp $(ANNOTORIOUS)/dist/annotorious.css static/vendor/annotorious/
+	node -p 'const p = require("./$(ANNOTORIOUS)/package.json"); `$${p.name} $${p.version}, licence $${p.license}, by $${p.author?.name ?? p.author}: $${p.homepage ?? p.repository?.url ?? ""}`' > static/vendor/annotorious/NOTICE
 
 static/vendor/wavesurfer/wavesurfer.esm.js: node_modules/.installed
 	mkdir -p static/vendor/wavesurfer/plugins
