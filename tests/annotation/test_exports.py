@@ -500,6 +500,19 @@ def test_json_min_and_csv_are_readable(db, make_job, make_user):
     assert {r["from_name"] for r in task["predictions"][0]["result"]} == {"ner", "topic", "quality", "score", "note"}
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_escaped(db, make_job):
+    job = make_job(label_config=NER_CONFIG, rows=[{"text": "=1+2", "topic": "@SUM(A1)"}], publish=False)
+    (item,) = items_of(db, job)
+    decide(db, item, {"ner": [], "topic": ["news"], "quality": 5, "score": -3,
+                      "note": '=HYPERLINK("https://evil.example","click")'}, 0.5)
+    (cells,) = csv.DictReader(io.StringIO(run(job, "csv").decode()))
+    assert cells["note"] == '\'=HYPERLINK("https://evil.example","click")'
+    assert cells["text"] == "'=1+2" and cells["data.topic"] == "'@SUM(A1)"
+    assert cells["score"] == "-3"  # a number is not a formula
+    (row,) = json.loads(run(job, "json-min"))
+    assert row["note"].startswith("=HYPERLINK")  # JSON is data, not a spreadsheet: left as written
+
+
 def test_json_formats_link_media_with_signed_urls_that_open_without_login(db, app, image_job, client):
     job, (first, _) = image_job
     signer = signer_for(app)
