@@ -1,8 +1,8 @@
 /**
  * The control registry: one ES module per Label Studio control kind (design.md §5).
- * The labeling page (static/js/label.js) and the results page (static/js/results.js) only talk to
- * controls through this interface; adding a kind means one module here and one entry in
- * annotation/controls/ on the server.
+ * The task view (static/js/task-view.js, which the labeling page and the job form's preview share)
+ * and the results page (static/js/results.js) only talk to controls through this interface; adding
+ * a kind means one module here and one entry in annotation/controls/ on the server.
  *
  * A module's default export:
  *
@@ -18,6 +18,7 @@
  *
  * ctx (built by the page for each mount, i.e. once per task):
  *   task                          the task JSON {id, item_id, data: {variable: value}, answer_url, skip_url}
+ *                                    (in the job form's preview only {data}: a control reads no more)
  *   spec                          the whole spec {objects, controls, layout}
  *   objectElement(name)           -> the rendered element of object `name` (see objects.js: for image an
  *                                    <img class="task-image">, audio an <audio class="task-audio"> inside
