@@ -15,13 +15,15 @@ every writer for the whole download.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import orjson
+import sqlalchemy as sa
 
 from annotation.controls import ItemContext
 from annotation.controls.spans import object_text
@@ -90,23 +92,27 @@ class ExportContext:
         last = 0
         while True:
             rows = self._read(
-                db.select(Item.id, Item.data, Item.consensus, Item.confidence, Item.n_answers)
+                db.select(Item.id, _text(Item.data), _text(Item.consensus), Item.confidence, Item.n_answers)
                 .where(Item.job_id == self.job_id, Item.id > last).order_by(Item.id).limit(self.chunk_size))
             answer_rows = self._read(
-                db.select(Answer.id, Answer.item_id, Answer.worker_id, Answer.result, Answer.choices,
+                db.select(Answer.id, Answer.item_id, Answer.worker_id, _text(Answer.result), _text(Answer.choices),
                           Answer.status, Answer.active_ms, Answer.submitted_at)
-                .where(Answer.item_id.in_([r.id for r in rows])).order_by(Answer.item_id, Answer.id)
+                # The chunk is exactly the job's items with ids in (last, its last id]: a range,
+                # not a list of ids, so the planner takes the item index even without statistics.
+                .where(Answer.job_id == self.job_id, Answer.item_id > last, Answer.item_id <= rows[-1].id)
+                .order_by(Answer.item_id, Answer.id)
                 if answers and rows else None)
             if not rows:
                 return
             by_item: dict[int, list[AnswerRow]] = {}
             if answers:
-                for a in answer_rows:
-                    by_item.setdefault(a.item_id, []).append(AnswerRow(
-                        a.id, a.item_id, a.worker_id, a.result, a.choices or {}, _status(a.status), a.active_ms,
-                        a.submitted_at))
-            for r in rows:
-                yield ItemRow(r.id, r.data or {}, r.consensus, r.confidence, r.n_answers), by_item.get(r.id, [])
+                for a_id, item_id, worker_id, result, choices, status, active_ms, submitted_at in answer_rows:
+                    by_item.setdefault(item_id, []).append(AnswerRow(
+                        a_id, item_id, worker_id, _loads(result) or [], _loads(choices) or {}, _status(status),
+                        active_ms, submitted_at))
+            for item_id, data, consensus, confidence, n_answers in rows:
+                yield (ItemRow(item_id, _loads(data) or {}, _loads(consensus), confidence, n_answers),
+                       by_item.get(item_id, []))
             last = rows[-1].id
             if len(rows) < self.chunk_size:
                 return
@@ -157,6 +163,16 @@ class ExportContext:
 
     def context(self, data: dict[str, Any]) -> ItemContext:
         return ItemContext(data=data, objects={o.name: o for o in self.spec.objects})
+
+
+def _text(column: Any) -> Any:
+    """A JSON column read as its text, decoded by orjson in `_loads`: an export reads every answer
+    of a job, and decoding was most of its time with the stdlib decoder SQLAlchemy uses."""
+    return sa.cast(column, sa.Text)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
 
 
 def _status(value: Any) -> str:
@@ -256,7 +272,8 @@ def data_column(key: str, reserved: frozenset[str]) -> str:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, non-ASCII as itself (orjson: several times the stdlib encoder's speed)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
 
 
 def readable(control: ControlSpec, value: Any, ctx: ExportContext | None = None,
