@@ -314,6 +314,18 @@ def _csv_rows(upload: UploadedFile, budget: _Budget) -> Iterator[tuple[str, dict
         raise InvalidUpload(f"{name}: line {start}: {reason}.", file=name, line=start) from None
 
 
+def check_row(spec: LabelSpec, row: Any, where: str = "The row") -> tuple[dict[str, Any], dict | None]:
+    """One JSON row checked exactly as an upload checks each of its rows: a Label Studio task's
+    `data` unwrapped, its text storable, every field the config reads present, HyperText
+    sanitized, gold valid. Returns (the row as an item would hold it, gold or None); raises
+    InvalidUpload in the upload's words. For the job form's preview, so a row that previews is
+    a row that uploads. `row` is not modified."""
+    if not isinstance(row, dict):
+        raise InvalidUpload(f"{where} must be a JSON object of fields, like {{\"text\": \"...\"}}.", row=where)
+    row = _unwrap_task(where, json.loads(json.dumps(row)), 1)  # a deep copy: the caller's row stays as sent
+    return _check_row(spec, _checked_text(row, where, where), where)
+
+
 def _check_row(spec: LabelSpec, row: dict[str, Any], where: str) -> tuple[dict[str, Any], dict | None]:
     gold = row.pop(GOLD_KEY, None)
     row.pop(MEDIA_META_KEY, None)  # the platform's own key: set from uploaded files, never from rows

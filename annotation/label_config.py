@@ -64,6 +64,11 @@ class LabelSpec:
         """Data keys that hold a file URL, mapped to the kind of media (image/audio)."""
         return {o.variable: o.kind for o in self.objects if o.kind in ("image", "audio")}
 
+    def task_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        """What an annotator is sent of an item's `data`: the fields the config's objects read,
+        nothing else (a file name or a requester's own columns may give the answer away)."""
+        return {name: data[name] for name in self.variables if name in data}
+
     def variables_of(self, kind: str) -> list[str]:
         return [o.variable for o in self.objects if o.kind == kind]
 

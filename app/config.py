@@ -91,6 +91,10 @@ RATELIMIT_HEADERS_ENABLED = True
 LOGIN_RATE_LIMIT = "10 per minute; 100 per hour"
 SIGNUP_RATE_LIMIT = "5 per minute; 20 per hour; 50 per day"
 SIWE_RATE_LIMIT = "20 per minute; 200 per hour"
+# The job form's live preview, per client address: it re-parses the config as the requester types
+# (debounced in the page to one request per ~400 ms of typing), so a generous cap that still stops
+# a script from spending the server on config parsing.
+PREVIEW_RATE_LIMIT = "240 per minute; 3000 per hour"
 # Sign-In with Ethereum: how long an issued sign-in message (and its nonce) lives.
 SIWE_NONCE_SECONDS = 600
 # The site's public origin, "https://fairlabel.example" (scheme, host and port; no path). Wallet

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
-from app.api import rewards, tasks, wallet  # noqa: E402,F401
+from app.api import preview, rewards, tasks, wallet  # noqa: E402,F401

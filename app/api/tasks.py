@@ -33,11 +33,10 @@ def task_json(assignment: Assignment) -> dict[str, Any]:
     lease — never gold, others' answers or any other field of the row (an uploaded file's name,
     or a requester's own columns, may give the answer away)."""
     item = assignment.item
-    variables = job_spec(item.job).variables
     return {
         "id": assignment.id,
         "item_id": item.id,
-        "data": {name: item.data[name] for name in variables if name in item.data},
+        "data": job_spec(item.job).task_data(item.data),
         "lease_expires_at": assignment.lease_expires_at.isoformat(),
         "answer_url": url_for("api.answer", assignment_id=assignment.id),
         "skip_url": url_for("api.skip", assignment_id=assignment.id),

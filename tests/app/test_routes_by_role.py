@@ -41,6 +41,9 @@ WHO_MAY: dict[str, set[str]] = {
     "api.answer": {"annotator (owner)"}, "api.skip": {"annotator (owner)"},
     "web.contribution_proof_download": {"annotator (owner)"},
     "web.jobs": REQUESTERS, "web.new_job": REQUESTERS, "web.spending": REQUESTERS,
+    # The job form's preview: any requester's own config and row (an item id names one of their
+    # own items, tests/app/test_preview.py checks another's is a 404).
+    "api.preview": REQUESTERS, "api.preview_answer": REQUESTERS,
     "web.job_detail": JOB_MANAGERS, "web.job_action": JOB_MANAGERS,
     "web.upload_items": {"requester (owner)"},  # an admin may run any job, but adds no items to it
     "web.export": JOB_MANAGERS, "api.spend": JOB_MANAGERS,
