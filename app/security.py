@@ -3,7 +3,11 @@
 - A strict Content-Security-Policy: scripts, styles, frames and form targets from this origin
   only, nothing inline (pages pass data in `<script type="application/json">` blocks and
   `data-` attributes, which are not executed); media and images may also be `data:`/`blob:`
-  URLs, which the labeling page and charts create.
+  URLs, which the labeling page and charts create, and which the job form's preview uses to
+  show a file picked on the requester's own computer without uploading it. `connect-src` also
+  takes `blob:` for that preview alone: the audio waveform (wavesurfer.js) fetches the file's
+  object URL to decode it. An object URL can only be made by a script of this origin, so
+  `blob:` lets in nothing from elsewhere.
 - No framing (`frame-ancestors 'none'` and `X-Frame-Options: DENY` for older browsers), no MIME
   sniffing, the referrer only within the site, and HSTS once the site is served over TLS.
 - `Cache-Control: no-store` on everything dynamic: pages show balances, exports and proofs of
@@ -26,7 +30,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "img-src 'self' data: blob:",
     "media-src 'self' data: blob:",
     "font-src 'self'",
-    "connect-src 'self'",
+    "connect-src 'self' blob:",  # the preview's waveform of a local audio file (see above)
     "object-src 'none'",
     "base-uri 'self'",
     "frame-ancestors 'none'",

@@ -3,6 +3,7 @@ disputes, spending)."""
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from typing import Any
 
@@ -21,7 +22,8 @@ from annotation.jobs import (
     results_page,
 )
 from annotation.levels import LEVELS, level_rank
-from annotation.models import Answer
+from annotation.models import Answer, JobStatus
+from annotation.preview import example_row, preview_spec
 from annotation.results import job_worker_quality, recompute_job
 from annotation.validation import MAX_ID, whole_number
 from app.errors import status_for
@@ -76,13 +78,37 @@ def new_job():
             db.session.rollback()
             field = getattr(form, exc.details.get("field", ""), None) or form.label_config
             field.errors = [*field.errors, exc.message]
-            return render_template("requester/new_job.html", form=form), status_for(exc)
+            return render_template("requester/new_job.html", form=form,
+                                   preview_row=_example_row(form.label_config.data)), status_for(exc)
         else:
             db.session.commit()
             flash("Job created as a draft. Upload items, then publish it.", "success")
             return redirect(url_for("web.job_detail", job_id=job.id))
     status = 400 if request.method == "POST" else 200
-    return render_template("requester/new_job.html", form=form), status
+    return render_template("requester/new_job.html", form=form,
+                           preview_row=_example_row(form.label_config.data)), status
+
+
+def _example_row(label_config: str | None) -> str:
+    """The preview's starting row: every field the config reads (none if it does not parse)."""
+    try:
+        row = example_row(preview_spec(label_config or ""))
+    except InvalidInput:
+        row = {}
+    return json.dumps(row, ensure_ascii=False)
+
+
+def _preview_items(job, items) -> list[tuple[int, str]]:
+    """What the draft page's preview picks from: the items of the results page shown, first
+    uploaded first, each named by what the requester knows it by (a file name, or the first
+    field the config reads)."""
+    first = next(iter(job_spec(job).variables), None)
+    named = []
+    for item in sorted(items, key=lambda i: i.id):
+        meta = (item.data.get("_media") or {}).get(first)
+        text = meta.get("name") if isinstance(meta, dict) else item.data.get(first)
+        named.append((item.id, "" if text is None else str(text)))
+    return named
 
 
 def _bonus_form(job, form: BonusForm | None = None) -> BonusForm:
@@ -126,9 +152,13 @@ def _render_job(job, *, upload_error: str | None = None, status: int = 200,
     bonus_form = _bonus_form(job, bonus_form)
     fee = policy.fee_for(job.reward)
     slots = job.overlap * job.n_items
+    items = results_page(job, page=page)
     return render_template(
         "requester/job.html", job=job, spec=job_spec(job), progress=job_progress(job),
-        items=results_page(job, page=page), page=page, instructions=render_instructions(job.instructions),
+        items=items, page=page,
+        preview_items=_preview_items(job, items) if job.status is JobStatus.DRAFT else [],
+        preview_row=json.dumps(example_row(job_spec(job)), ensure_ascii=False),
+        instructions=render_instructions(job.instructions),
         upload_form=UploadForm(), upload_error=upload_error, rate=rate, rate_measured=measured,
         escrow=escrow_balance(policy.token, job.id), budget=budget_for(job),
         needs=escrow_needs(job), publish_cost=publish_cost(job),

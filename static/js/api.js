@@ -1,4 +1,5 @@
-// Tiny fetch wrapper: JSON in and out, the CSRF token from the page, one error shape.
+// Tiny fetch wrapper: JSON in and out, the CSRF token from the page, one error shape (the server's
+// message, and its code and details for a page that branches on them).
 const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
 export async function postJSON(url, body = {}) {
@@ -20,7 +21,13 @@ export async function postJSON(url, body = {}) {
     data = null;
   }
   if (!response.ok) {
-    return { ok: false, status: response.status, error: data?.error?.message ?? `Request failed (${response.status}).` };
+    return {
+      ok: false,
+      status: response.status,
+      error: data?.error?.message ?? `Request failed (${response.status}).`,
+      code: data?.error?.code ?? null,
+      details: data?.error?.details ?? {},
+    };
   }
   return { ok: true, status: response.status, data };
 }

@@ -256,3 +256,32 @@ def test_only_requesters_may_preview(path, app, make_user, login):
     assert error_of(login(make_user("annotator")).post(path, json={}), 403)["code"] == "permission_denied"
     assert login(make_user("requester")).post(path, json=body).status_code == 200
     assert login(make_user("admin")).post(path, json=body).status_code == 200
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+def test_the_new_job_form_carries_the_preview_panel(requester):
+    page = requester.get("/jobs/new").get_data(as_text=True)
+    assert 'id="preview"' in page and 'data-config-field="label_config"' in page
+    assert "js/preview.js" in page and 'id="preview-row"' in page
+    assert "{&#34;text&#34;: &#34;Type one of your rows here.&#34;}" in page  # a row the example config reads
+
+
+def test_the_draft_page_previews_its_first_item_and_a_published_one_does_not(make_user, make_job, login, db):
+    owner = make_user("requester")
+    draft = make_job(owner, publish=False, rows=[{"text": "alpha"}, {"text": "beta"}])
+    ids = db.session.scalars(db.select(Item.id).where(Item.job_id == draft.id).order_by(Item.id)).all()
+    client = login(owner)
+    page = client.get(f"/jobs/{draft.id}").get_data(as_text=True)
+    assert 'id="preview-item"' in page and "js/preview.js" in page and 'id="preview-config"' in page
+    assert page.index(f'<option value="{ids[0]}">#{ids[0]} alpha') < page.index(f'<option value="{ids[1]}">')
+    published = make_job(owner, n_items=1)
+    page = client.get(f"/jobs/{published.id}").get_data(as_text=True)
+    assert 'id="preview"' not in page and "js/preview.js" not in page
+
+
+def test_a_draft_without_items_previews_a_typed_row(make_user, make_job, login):
+    owner = make_user("requester")
+    job = make_job(owner, publish=False, rows=[], label_config=IMAGE_CONFIG)
+    page = login(owner).get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert 'id="preview-row"' in page and 'id="preview-file"' in page and 'id="preview-item"' not in page
