@@ -6,7 +6,8 @@ one on a desktop with mouse and keyboard (a number key picks the label, drag dra
 removes, Enter submits), one on a 390 px phone by touch (label buttons, a finger drag, taps, the
 "Delete selected" button), and a third on a desktop drawing slightly differently. Each item must
 be decided with a consensus close to what was drawn, every answer accepted, and the Label Studio
-JSON export must hold the drawn regions. Two more jobs put boxes and a quality choice on one
+JSON export must hold the drawn regions, and the requester's results table draws them on the
+picture. Two more jobs put boxes and a quality choice on one
 image, and boxes and outlines on one image (one Annotorious; the tool follows the label picked).
 JS errors, CSP violations (console errors) and failed requests fail the test.
 """
@@ -378,6 +379,22 @@ def check_export(kind: str, text: str) -> None:
                 assert check([normalized(r) for r in regions]), (kind, control, regions)
 
 
+def see_results(page, base: str, jobs: dict[str, int]) -> None:
+    """The requester's results table: each decision drawn on its own picture (or as segments on a
+    track), the uploaded file by its name."""
+    go(page, f"{base}/jobs/{jobs['mixed']}")
+    page.wait_for_function("() => document.querySelectorAll('#results [data-rendered]').length === 2")
+    box, outline = page.locator('#results [data-rendered="rectangles"]'), page.locator('#results [data-rendered="polygons"]')
+    assert box.locator("img.task-image").count() == 1 and outline.locator("img.task-image").count() == 1
+    assert box.locator(".region-overlay rect").count() == 1 and outline.locator(".region-overlay polygon").count() == 1
+    assert box.locator("img.task-image").evaluate("img => img.complete && img.naturalWidth") == W
+    assert page.locator("#results .media-name").inner_text() == "mixed.png"
+    go(page, f"{base}/jobs/{jobs['sounds']}")
+    page.wait_for_selector('#results [data-rendered="segments"] .segment-bar')
+    assert "Tone" in page.locator('#results [data-rendered="segments"]').inner_text()
+    assert page.locator("#results .media-name").inner_text() == "clip.wav"
+
+
 # --- the test ------------------------------------------------------------------------------------
 
 @pytest.mark.browser
@@ -413,6 +430,7 @@ def test_boxes_outlines_points_and_segments_by_mouse_and_by_touch(app, live_app,
                 response = requester.request.get(f"{base}/jobs/{job_id}/export.json")
                 assert response.ok, (kind, response.status)
                 exports[kind] = response.text()
+            see_results(requester, base, jobs)
         finally:
             browser.close()
     assert watch.problems == []

@@ -5,7 +5,7 @@
 // polygon controls (rectangles.js): click/tap adds a point with the picked label, dragging moves
 // it, Delete removes the selected one. The layer is in percent (viewBox 0 0 100 100, stretched to
 // the image), so it needs neither the image's natural size nor a loaded library.
-import { clamp, imageBoard, labelRow, overlayOn, round3, shownColor, shownList, svg } from "./rectangles.js";
+import { clamp, imageBoard, labelRow, onPicture, overlayOn, round3, shownColor, shownList, svg } from "./rectangles.js";
 import { keyIndex } from "./common.js";
 
 const HIT_PX = { mouse: 14, pen: 16, touch: 26 }; // how near a point a press grabs it
@@ -189,12 +189,13 @@ export default {
 
 export function show(control, value, ctx) {
   const points = Array.isArray(value) ? value : [];
-  const layer = overlayOn(ctx ?? {}, control.to_name.split(",")[0]);
+  const name = control.to_name.split(",")[0];
+  const layer = overlayOn(ctx ?? {}, name);
   for (const p of points) {
     const dot = svg("path", { d: `M ${p.x} ${p.y} h 0.001`, class: "keypoint" });
     dot.dataset.flColor = shownColor(control, p.label);
     layer?.append(dot);
   }
-  return shownList("keypoints", control, points, "point", "points",
-    (p) => `${p.label ?? "point"} (${Math.round(p.x)}%, ${Math.round(p.y)}%)`);
+  return onPicture(ctx, name, shownList("keypoints", control, points, "point", "points",
+    (p) => `${p.label ?? "point"} (${Math.round(p.x)}%, ${Math.round(p.y)}%)`));
 }

@@ -1,7 +1,7 @@
 // PolygonLabels / Polygon: outlines on an image, drawn with Annotorious' polygon tool (one click
 // or tap per vertex; click/tap the first vertex to close), answered in percent of the image.
 // The image board (one Annotorious per image, shared with RectangleLabels) is in rectangles.js.
-import { clamp, mountShapeControl, overlayOn, round3, shownColor, shownList, svg } from "./rectangles.js";
+import { clamp, mountShapeControl, onPicture, overlayOn, round3, shownColor, shownList, svg } from "./rectangles.js";
 
 const MAX_POINTS = 500; // annotation/controls/polygons.py
 
@@ -50,15 +50,16 @@ export default {
 
 export function show(control, value, ctx) {
   const polygons = Array.isArray(value) ? value : [];
-  const layer = overlayOn(ctx ?? {}, control.to_name.split(",")[0]);
+  const name = control.to_name.split(",")[0];
+  const layer = overlayOn(ctx ?? {}, name);
   for (const p of polygons) {
     const shape = svg("polygon", { points: p.points.map((xy) => xy.join(",")).join(" "), class: "region-shape" });
     shape.dataset.flColor = shownColor(control, p.label);
     layer?.append(shape);
   }
-  return shownList("polygons", control, polygons, "outline", "outlines", (p) => {
+  return onPicture(ctx, name, shownList("polygons", control, polygons, "outline", "outlines", (p) => {
     const cx = p.points.reduce((s, q) => s + q[0], 0) / p.points.length;
     const cy = p.points.reduce((s, q) => s + q[1], 0) / p.points.length;
     return `${p.label ?? "outline"} (around ${Math.round(cx)}%, ${Math.round(cy)}%)`;
-  });
+  }));
 }

@@ -449,6 +449,19 @@ export function overlayOn(ctx, name) {
   return layer;
 }
 
+/**
+ * `list` (the text of a region control's `show`) below the picture of image object `name` with
+ * its overlay — the image element ctx.objectElement rendered, which overlayOn drew on. Without
+ * a picture (no ctx, or the object is not an image) the list alone.
+ */
+export function onPicture(ctx, name, list) {
+  const wrapper = ctx?.objectElement?.(name);
+  if (!wrapper || !wrapper.querySelector(".region-overlay")) return list;
+  const box = el("span", "shown-picture");
+  box.append(wrapper, list);
+  return box;
+}
+
 /** The colour index of `label` in `control` (the same palette as the labeling page). */
 export function shownColor(control, label) {
   return String(Math.max(0, control.choices.indexOf(label)) % COLORS);
@@ -468,12 +481,13 @@ export function shownList(kind, control, list, noun, plural, describe) {
 
 export function show(control, value, ctx) {
   const boxes = Array.isArray(value) ? value : [];
-  const layer = overlayOn(ctx ?? {}, control.to_name.split(",")[0]);
+  const name = control.to_name.split(",")[0];
+  const layer = overlayOn(ctx ?? {}, name);
   for (const b of boxes) {
     const rect = svg("rect", { x: b.x, y: b.y, width: b.width, height: b.height, class: "region-shape" });
     rect.dataset.flColor = shownColor(control, b.label);
     layer?.append(rect);
   }
-  return shownList("rectangles", control, boxes, "box", "boxes",
-    (b) => `${b.label ?? "box"} (${Math.round(b.x)}%, ${Math.round(b.y)}%, ${Math.round(b.width)}×${Math.round(b.height)}%)`);
+  return onPicture(ctx, name, shownList("rectangles", control, boxes, "box", "boxes",
+    (b) => `${b.label ?? "box"} (${Math.round(b.x)}%, ${Math.round(b.y)}%, ${Math.round(b.width)}×${Math.round(b.height)}%)`));
 }
