@@ -95,6 +95,9 @@ SIWE_RATE_LIMIT = "20 per minute; 200 per hour"
 # (debounced in the page to one request per ~400 ms of typing), so a generous cap that still stops
 # a script from spending the server on config parsing.
 PREVIEW_RATE_LIMIT = "240 per minute; 3000 per hour"
+# How long the signed links to uploaded files in an export open (seconds; a week). They are
+# capabilities: anyone holding one may fetch that file until it expires, without logging in.
+EXPORT_MEDIA_LINK_SECONDS = 7 * 24 * 3600
 # Sign-In with Ethereum: how long an issued sign-in message (and its nonce) lives.
 SIWE_NONCE_SECONDS = 600
 # The site's public origin, "https://fairlabel.example" (scheme, host and port; no path). Wallet

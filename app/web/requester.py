@@ -11,6 +11,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from annotation.errors import AnnotationError, InvalidInput, NotFound
+from annotation.exports import REGISTRY, formats_for
 from annotation.imports import UploadedFile, UploadLimits
 from annotation.jobs import (
     get_job_for,
@@ -144,6 +145,14 @@ def _bonus_target(job, form: BonusForm) -> dict | None:
     return None
 
 
+def export_choices(spec, job_id: int) -> list[dict[str, Any]]:
+    """The export formats that fit the job's config, for the job page: key, name, and whether a
+    "with the files" download is offered (formats that can carry the job's images or audio)."""
+    has_media = bool(spec.media_variables)
+    return [{"key": key, "name": name, "with_media": has_media and REGISTRY[key].holds_media}
+            for key, name, _ in formats_for(spec, job_id)]
+
+
 def _render_job(job, *, upload_error: str | None = None, status: int = 200,
                 bonus_form: BonusForm | None = None, money_error: str | None = None):
     page, answers_page = query_int("page"), query_int("answers_page")
@@ -153,9 +162,10 @@ def _render_job(job, *, upload_error: str | None = None, status: int = 200,
     fee = policy.fee_for(job.reward)
     slots = job.overlap * job.n_items
     items = results_page(job, page=page)
+    spec = job_spec(job)
     return render_template(
-        "requester/job.html", job=job, spec=job_spec(job), progress=job_progress(job),
-        items=items, page=page,
+        "requester/job.html", job=job, spec=spec, progress=job_progress(job),
+        items=items, page=page, export_formats=export_choices(spec, job.id),
         preview_items=_preview_items(job, items) if job.status is JobStatus.DRAFT else [],
         preview_row=json.dumps(example_row(job_spec(job)), ensure_ascii=False),
         instructions=render_instructions(job.instructions),

@@ -548,6 +548,26 @@ def test_expired_and_forged_media_links_are_refused(db, app, image_job, client):
 
 # --- the route, the manifest and the CLI ---------------------------------------------------------
 
+def test_the_job_page_offers_every_format_that_fits_and_each_link_downloads(db, app, image_job, make_job, login):
+    import html as html_module
+
+    job, _ = image_job
+    client = login(job.owner)
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    section = page[page.index('id="exports"'):page.index("</p>", page.index('id="exports"'))]
+    links = [html_module.unescape(h) for h in re.findall(r'href="([^"]+)"', section)]
+    assert {link.split("/export.")[1] for link in links} == {
+        "json", "json-min", "csv", "hf", "hf?media=1", "coco", "coco?media=1", "yolo", "yolo?media=1",
+        "yolo-seg", "yolo-seg?media=1", "voc", "voc?media=1"}
+    for link in links:
+        with client.get(link) as response:
+            assert response.status_code == 200, link
+    text_job = make_job(owner=job.owner, label_config=NER_CONFIG, rows=[{"text": "Ada in Oslo"}], publish=False)
+    page = client.get(f"/jobs/{text_job.id}").get_data(as_text=True)
+    section = page[page.index('id="exports"'):page.index("</p>", page.index('id="exports"'))]
+    assert "CoNLL-2003" in section and "COCO" not in section and "media=1" not in section
+
+
 def test_route_streams_a_download_and_adds_the_manifest_on_request(db, app, image_job, login):
     job, _ = image_job
     client = login(job.owner)
