@@ -1,9 +1,12 @@
 """A zip archive written as a stream: each member goes out as soon as it is written.
 
 `zipfile` writes to an unseekable stream by putting each member's sizes and CRC in a data
-descriptor after its data; the central directory comes last. So an archive of any size costs
-the memory of one compressor and one buffer, never the archive: `ZipStream` collects what
-zipfile writes and hands it out in chunks of about `CHUNK_BYTES`.
+descriptor after its data; the central directory comes last. So the data of an archive of any
+size costs the memory of one compressor and one buffer, never the archive: `ZipStream` collects
+what zipfile writes and hands it out in chunks of about `CHUNK_BYTES`. What does grow is the
+central directory zipfile keeps until the end: about 0.4 KB per member (a ZipInfo), so 1 KB or
+so per image in an archive with its label file (measured in docs/benchmarks.md). Spooling those
+records to disk would bound that too; not done yet.
 """
 from __future__ import annotations
 
