@@ -5,8 +5,7 @@
 // polygon controls (rectangles.js): click/tap adds a point with the picked label, dragging moves
 // it, Delete removes the selected one. The layer is in percent (viewBox 0 0 100 100, stretched to
 // the image), so it needs neither the image's natural size nor a loaded library.
-import { clamp, imageBoard, labelRow, onPicture, overlayOn, round3, shownColor, shownList, svg } from "./rectangles.js";
-import { keyIndex } from "./common.js";
+import { clamp, imageBoard, labelRow, onPicture, overlayOn, regionKeys, round3, shownColor, shownList, svg } from "./rectangles.js";
 
 const HIT_PX = { mouse: 14, pen: 16, touch: 26 }; // how near a point a press grabs it
 
@@ -162,18 +161,7 @@ export default {
     return {
       element: row.box,
       keyCount: row.keyCount,
-      onKey(event) {
-        if (event.key === "Delete" || event.key === "Backspace") {
-          const removed = board.removeSelected(control.name);
-          if (removed) ctx.onChange();
-          return removed;
-        }
-        if (event.key === "Escape") return board.escape(control.name);
-        const i = keyIndex(event, ctx.keyOffset, row.keyCount);
-        if (i < 0) return false;
-        board.pick(control.name, row.labels[i]);
-        return true;
-      },
+      onKey: regionKeys(board, control, row, ctx),
       result() {
         return values().map((value) => ({ value }));
       },

@@ -80,6 +80,26 @@ export function labelRow(control, ctx, board, { noun, plural, verb, hint }) {
   return { box, keyCount, labels, refresh, status };
 }
 
+/**
+ * The keys of a region control on `board` (an ImageBoard or a Waveform): Delete/Backspace removes
+ * the selected region, Escape deselects (or drops the shape being drawn), the control's number
+ * keys pick the label to draw (relabelling the selected region). True when the key was used.
+ */
+export function regionKeys(board, control, row, ctx) {
+  return (event) => {
+    if (event.key === "Delete" || event.key === "Backspace") {
+      const removed = board.removeSelected(control.name);
+      if (removed) ctx.onChange();
+      return removed;
+    }
+    if (event.key === "Escape") return board.escape(control.name);
+    const i = keyIndex(event, ctx.keyOffset, row.keyCount);
+    if (i < 0) return false;
+    board.pick(control.name, row.labels[i]);
+    return true;
+  };
+}
+
 // --- the board: one per image ----------------------------------------------------------------
 
 let annotoriousModule = null;
@@ -364,18 +384,7 @@ export function mountShapeControl(control, ctx, { tool, noun, plural, verb, hint
   return {
     element: row.box,
     keyCount: row.keyCount,
-    onKey(event) {
-      if (event.key === "Delete" || event.key === "Backspace") {
-        const removed = board.removeSelected(control.name);
-        if (removed) ctx.onChange();
-        return removed;
-      }
-      if (event.key === "Escape") return board.escape(control.name);
-      const i = keyIndex(event, ctx.keyOffset, row.keyCount);
-      if (i < 0) return false;
-      board.pick(control.name, row.labels[i]);
-      return true;
-    },
+    onKey: regionKeys(board, control, row, ctx),
     result() {
       return values().map((value) => ({ value: control.choices.length ? value : withoutLabel(value) }));
     },

@@ -2,9 +2,9 @@
 // plugin. Play/pause button; drag on the waveform to mark a segment with the picked label; click or
 // tap a segment to select it (then a label key relabels it, Delete removes it); drag its edges to
 // adjust. One waveform per audio object, shared by every Labels control on it.
-import { el, keyIndex, shown } from "./common.js";
+import { el, shown } from "./common.js";
 import { objectContent } from "./objects.js";
-import { COLORS, clamp, count, labelRow, round3 } from "./rectangles.js";
+import { COLORS, clamp, count, labelRow, regionKeys, round3 } from "./rectangles.js";
 
 const VENDOR = new URL("../../vendor/wavesurfer/", import.meta.url);
 const WAVESURFER_JS = new URL("wavesurfer.esm.js", VENDOR).href;
@@ -203,6 +203,13 @@ class Waveform {
     return this.active?.control === name && this.active?.label === label;
   }
 
+  /** Escape: deselect control `name`'s segment; true if one was selected. */
+  escape(name) {
+    if (!this.selectedOf(name)) return false;
+    this.select(null);
+    return true;
+  }
+
   selectedOf(name) {
     const region = this.regions?.getRegions().find((r) => r.id === this.selectedId);
     return region && this.owner.get(region.id)?.control === name ? { id: region.id, region } : null;
@@ -277,21 +284,7 @@ export default {
     return {
       element: row.box,
       keyCount: row.keyCount,
-      onKey(event) {
-        if (event.key === "Delete" || event.key === "Backspace") {
-          const removed = wave.removeSelected(control.name);
-          if (removed) ctx.onChange();
-          return removed;
-        }
-        if (event.key === "Escape" && wave.selectedOf(control.name)) {
-          wave.select(null);
-          return true;
-        }
-        const i = keyIndex(event, ctx.keyOffset, row.keyCount);
-        if (i < 0) return false;
-        wave.pick(control.name, row.labels[i]);
-        return true;
-      },
+      onKey: regionKeys(wave, control, row, ctx),
       result() {
         return values().map((value) => ({ value }));
       },
