@@ -3,14 +3,16 @@
 `zipfile` writes to an unseekable stream by putting each member's sizes and CRC in a data
 descriptor after its data; the central directory comes last. So the data of an archive of any
 size costs the memory of one compressor and one buffer, never the archive: `ZipStream` collects
-what zipfile writes and hands it out in chunks of about `CHUNK_BYTES`. What does grow is the
-central directory zipfile keeps until the end: about 0.4 KB per member (a ZipInfo), so 1 KB or
-so per image in an archive with its label file (measured in docs/benchmarks.md). Spooling those
-records to disk would bound that too; not done yet.
+what zipfile writes and hands it out in chunks of about `CHUNK_BYTES`. The central directory,
+which must come last, is the one thing that grows with the member count: zipfile keeps a ZipInfo
+per member (about 0.4 KB) until it closes. `ZipStream` gives zipfile a member list that lives in
+a temporary file (`_SpooledInfos`), so an archive of a million images costs no more memory than
+one of ten.
 """
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -42,12 +44,48 @@ class _Sink:
         return out
 
 
+class _SpooledInfos:
+    """zipfile's list of written members, kept in a temporary file: zipfile appends each member's
+    ZipInfo once the member is complete, and reads the list once, at close, to write the central
+    directory (and takes its len() for the count). Nothing else of a list is used when writing."""
+
+    def __init__(self) -> None:
+        self._spool = tempfile.TemporaryFile()
+        self._count = 0
+
+    def append(self, info: zipfile.ZipInfo) -> None:
+        pickle.dump(info, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[zipfile.ZipInfo]:
+        self._spool.seek(0)
+        for _ in range(self._count):
+            yield pickle.load(self._spool)  # our own file, written just above: trusted
+
+    def close(self) -> None:
+        self._spool.close()
+
+
+class _NoNames(dict):
+    """zipfile's name → ZipInfo map, which it fills as members are written (to warn of a duplicate
+    name). Ours are unique by construction (MediaNames), so it keeps nothing."""
+
+    def __setitem__(self, key: str, value: zipfile.ZipInfo) -> None:
+        pass
+
+
 class ZipStream:
     """Build a zip member by member; every method yields the archive's bytes so far."""
 
     def __init__(self, when: dt.datetime | None = None) -> None:
         self._sink = _Sink()
         self._zip = zipfile.ZipFile(self._sink, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._members = _SpooledInfos()
+        self._zip.filelist = self._members  # type: ignore[assignment]  # see _SpooledInfos
+        self._zip.NameToInfo = _NoNames()
         moment = when or dt.datetime.now(dt.UTC)
         self._date_time = (max(moment.year, 1980), moment.month, moment.day, moment.hour, moment.minute,
                            moment.second)
@@ -86,7 +124,10 @@ class ZipStream:
         yield from self._drain()
 
     def close(self) -> Iterator[bytes]:
-        self._zip.close()
+        try:
+            self._zip.close()
+        finally:
+            self._members.close()
         yield from self._drain(force=True)
 
 

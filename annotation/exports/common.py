@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -235,7 +236,24 @@ class MediaNames:
     `a.png` and `A.jpg` never share a YOLO label file, and unzip on any OS keeps both)."""
 
     def __init__(self) -> None:
-        self._stems: set[str] = set()
+        # Names taken so far, in a private temporary SQLite database on disk (""), not a set: an
+        # export of a million files must not hold a million names. `next` remembers, per stem,
+        # the first suffix not yet tried, so the k-th "photo.png" costs one lookup, not k.
+        self._db = sqlite3.connect("", check_same_thread=False)  # made, used and dropped by one stream
+        self._db.execute("CREATE TABLE taken (name TEXT PRIMARY KEY, next INTEGER) WITHOUT ROWID")
+
+    def _claim(self, name: str) -> bool:
+        return self._db.execute("INSERT OR IGNORE INTO taken VALUES (?, NULL)", (name.lower(),)).rowcount == 1
+
+    def _unique(self, stem: str) -> str:
+        if self._claim(stem):
+            return stem
+        row = self._db.execute("SELECT next FROM taken WHERE name = ?", (stem.lower(),)).fetchone()
+        n = (row[0] if row and row[0] else 2)
+        while not self._claim(f"{stem}-{n}"):
+            n += 1
+        self._db.execute("UPDATE taken SET next = ? WHERE name = ?", (n + 1, stem.lower()))
+        return f"{stem}-{n}"
 
     def name_for(self, ctx: ExportContext, item: ItemRow, variable: str) -> str:
         value = item.data.get(variable)
@@ -250,12 +268,7 @@ class MediaNames:
         if not suffix:
             stored = ctx.stored_name(value)
             suffix = PurePosixPath(stored).suffix.lower() if stored else ""
-        candidate, n = stem, 1
-        while candidate.lower() in self._stems:
-            n += 1
-            candidate = f"{stem}-{n}"
-        self._stems.add(candidate.lower())
-        return candidate + suffix
+        return self._unique(stem) + suffix
 
 
 OUR_COLUMNS = frozenset({"item_id", "confidence", "n_answers", "answers"})

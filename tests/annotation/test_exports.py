@@ -546,6 +546,45 @@ def test_expired_and_forged_media_links_are_refused(db, app, image_job, client):
         assert served.status_code == 200
 
 
+def test_an_archive_keeps_no_memory_per_member_and_reads_back_past_the_zip64_count(tmp_path):
+    """70,000 members (more than a plain zip's 65,535) through ZipStream: traced memory after the
+    last is what it was after the first thousand, give or take (zipfile's own list of ZipInfo
+    would hold ~0.4 KB each, 27 MB here), and zipfile reads every member back."""
+    import tracemalloc
+
+    from annotation.exports.archive import ZipStream
+
+    archive, out = ZipStream(), (tmp_path / "many.zip").open("wb")
+    tracemalloc.start()
+    try:
+        for i in range(70_000):
+            for chunk in archive.small(f"labels/{i:08d}.txt", f"0 0.5 0.5 0.{i % 9 + 1} 0.1\n"):
+                out.write(chunk)
+            if i == 1_000:
+                after_first_thousand = tracemalloc.get_traced_memory()[0]
+        grown = tracemalloc.get_traced_memory()[0] - after_first_thousand
+        for chunk in archive.close():
+            out.write(chunk)
+    finally:
+        tracemalloc.stop()
+        out.close()
+    assert grown < 2 * 2**20, f"{grown / 2**20:.1f} MiB kept for 69,000 members"
+    with zipfile.ZipFile(tmp_path / "many.zip") as read:
+        names = read.namelist()
+        assert len(names) == 70_000 and names[0] == "labels/00000000.txt" and names[-1] == "labels/00069999.txt"
+        assert read.read("labels/00012345.txt") == b"0 0.5 0.5 0.7 0.1\n"
+        assert read.testzip() is None
+
+
+def test_media_names_stay_unique_case_insensitively_with_one_lookup_per_repeat(db, make_job):
+    from annotation.exports.common import MediaNames
+
+    namer = MediaNames()
+    assert [namer._unique(s) for s in ["a", "A", "a", "a-2", "a", "b", "a-4", "a"]] == [
+        "a", "A-2", "a-3", "a-2-2", "a-4", "b", "a-4-2", "a-5"]
+    assert len({namer._unique("photo").lower() for _ in range(5_000)}) == 5_000
+
+
 # --- the route, the manifest and the CLI ---------------------------------------------------------
 
 def test_the_job_page_offers_every_format_that_fits_and_each_link_downloads(db, app, image_job, make_job, login):
