@@ -118,9 +118,9 @@ def test_pages_exports_proofs_and_the_api_are_never_stored(site, login):
                                    f"/api/jobs/{job}/spend")]
     paths += [(login(site["users"]["admin"]), "/admin/disputes")]
     for who, path in paths:
-        response = who.get(path)
-        assert response.status_code == 200, path
-        assert response.headers.get("Cache-Control") == "no-store", path
+        with who.get(path) as response:  # closed: an export streams, and its generator must end here
+            assert response.status_code == 200, path
+            assert response.headers.get("Cache-Control") == "no-store", path
     # JSON API posts too (the task served to an annotator, with its data)
     response = worker.post(f"/api/jobs/{job}/next")
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
