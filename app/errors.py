@@ -6,7 +6,6 @@ HTML: the error page with the same message. Never a stack trace.
 from __future__ import annotations
 
 import logging
-import re
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -50,6 +49,21 @@ STATUS = [
 
 def status_for(exc: Exception) -> int:
     return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
+
+
+# The codes of plain HTTP errors, by status, assigned here rather than derived from Werkzeug's
+# reason phrases (which change between releases: 413 is "Content Too Large" in RFC 9110). These
+# are the codes clients have seen; keep them.
+HTTP_ERROR_CODES: dict[int, str] = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 408: "request_timeout", 409: "conflict", 410: "gone", 411: "length_required",
+    412: "precondition_failed", 413: "request_entity_too_large", 414: "request_uri_too_long",
+    415: "unsupported_media_type", 416: "requested_range_not_satisfiable", 417: "expectation_failed",
+    421: "misdirected_request", 422: "unprocessable_entity", 423: "locked", 424: "failed_dependency",
+    428: "precondition_required", 429: "too_many_requests", 431: "request_header_fields_too_large",
+    451: "unavailable_for_legal_reasons", 500: "internal_server_error", 501: "not_implemented",
+    502: "bad_gateway", 503: "service_unavailable", 504: "gateway_timeout", 505: "http_version_not_supported",
+}
 
 
 def error_code(exc: Exception) -> str:
@@ -120,7 +134,8 @@ def register(app: Flask) -> None:
         if exc.code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"] // 2**20
             message = f"The upload is larger than {limit} MiB; split it into smaller files."
-        return error_response(exc.code or 500, re.sub(r"\W+", "_", exc.name.lower()), message)
+        status = exc.code or 500
+        return error_response(status, HTTP_ERROR_CODES.get(status, f"http_{status}"), message)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
