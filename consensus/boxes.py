@@ -56,6 +56,14 @@ def _cluster(dist: np.ndarray, workers: np.ndarray, cut: float) -> np.ndarray:
     return ids.astype(np.int64) - 1
 
 
+def _check_matching(iou_threshold: float, min_share: float) -> None:
+    """The matching parameters the region estimators share (boxes, polygons)."""
+    if not 0 < iou_threshold <= 1:
+        raise InvalidAnswers(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+    if not 0 <= min_share <= 1:
+        raise InvalidAnswers(f"min_share must be in [0, 1], got {min_share}")
+
+
 def _check_region_codes(X, weights):
     """``X`` as int ``(n, 3)`` codes with labels >= -1, and the per-worker weights."""
     X = _check_codes(X, 3)
@@ -196,10 +204,7 @@ class BoxFusion:
         self.match_labels = match_labels
 
     def _validate(self, X, boxes, weights):
-        if not 0 < self.iou_threshold <= 1:
-            raise InvalidAnswers(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
-        if not 0 <= self.min_share <= 1:
-            raise InvalidAnswers(f"min_share must be in [0, 1], got {self.min_share}")
+        _check_matching(self.iou_threshold, self.min_share)
         X, w = _check_region_codes(X, weights)
         B = _check_values(boxes, X.shape[0], "boxes", cols=4)
         if np.any(B[X[:, 2] >= 0, 2:] < 0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from consensus.boxes import _check_region_codes, _cluster, _region_clusters, _set_fitted
+from consensus.boxes import _check_matching, _check_region_codes, _cluster, _region_clusters, _set_fitted
 from consensus.errors import InvalidAnswers
 
 
@@ -183,10 +183,7 @@ class PolygonFusion:
         self.match_labels = match_labels
 
     def _validate(self, X, polygons, weights):
-        if not 0 < self.iou_threshold <= 1:
-            raise InvalidAnswers(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
-        if not 0 <= self.min_share <= 1:
-            raise InvalidAnswers(f"min_share must be in [0, 1], got {self.min_share}")
+        _check_matching(self.iou_threshold, self.min_share)
         X, w = _check_region_codes(X, weights)
         if isinstance(polygons, np.ndarray) and polygons.dtype != object:
             polygons = list(polygons)
