@@ -55,6 +55,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     configure_password_hashing(**app.config["PASSWORD_HASH_PARAMS"])
     login_manager.user_loader(load_session_user)
 
+    from app import token_auth
+
+    token_auth.register(app)  # before the routes' own hooks: who is asking comes first
+
     from app import cli, errors, security
     from app.api import api
     from app.web import web

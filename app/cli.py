@@ -140,6 +140,7 @@ def register(app: Flask) -> None:
     from app.cli_chain import chain_group
     from app.cli_consensus import consensus_group
     from app.cli_rewards import rewards_group
+    from app.cli_tokens import tokens_group
 
-    for group in (annotation_cli, users_cli, rewards_group, chain_group, demo_cli, consensus_group):
+    for group in (annotation_cli, users_cli, rewards_group, chain_group, demo_cli, consensus_group, tokens_group):
         app.cli.add_command(group)

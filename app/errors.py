@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from annotation.errors import AnnotationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from app import security
 from app.extensions import db, login_manager
-from app.identity.errors import IdentityConflict, IdentityError
+from app.identity.errors import IdentityConflict, IdentityError, InsufficientScope, InvalidToken, TokenNotFound
 from consensus import ConsensusError
 from rewards.chain.errors import ChainError, ChainUnavailable
 from rewards.errors import (
@@ -30,6 +30,9 @@ from rewards.errors import (
 log = logging.getLogger(__name__)
 
 STATUS = [
+    (InvalidToken, 401),
+    (InsufficientScope, 403),
+    (TokenNotFound, 404),
     (IdentityConflict, 409),
     (IdentityError, 400),
     (NotFound, 404),
@@ -72,7 +75,7 @@ def error_code(exc: Exception) -> str:
 
 
 def wants_json() -> bool:
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or "Authorization" in request.headers:  # a token request
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
@@ -100,7 +103,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(RewardsError)
     @app.errorhandler(IdentityError)
     def domain_error(exc: AnnotationError | RewardsError | IdentityError):
-        return error_response(status_for(exc), error_code(exc), exc.message, exc.details)
+        response = error_response(status_for(exc), error_code(exc), exc.message, exc.details)
+        if isinstance(exc, InvalidToken):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="fairlabel", error="invalid_token"'
+        return response
 
     @app.errorhandler(ChainError)
     def chain_error(exc: ChainError):

@@ -1,7 +1,8 @@
 """Money for agents: balances, bonuses, disputes and a job's spend, as JSON.
 
-Same session and CSRF rules as the rest of /api (send the page's token as X-CSRFToken); errors
-come back in the one error shape of app/errors.py, with the domain error's status.
+Same session and CSRF rules as the rest of /api (send the page's token as X-CSRFToken), or an
+API token with the scopes each route names (app/token_auth.py); errors come back in the one
+error shape of app/errors.py, with the domain error's status.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from annotation.validation import MAX_ID, whole_number
 from app.api import api
 from app.extensions import db
 from app.inputs import json_object
+from app.token_auth import token_scopes
 from rewards.accounts import requester_balance, worker_balances
 from rewards.bonuses import pay_bonus
 from rewards.disputes import dispute_answer
@@ -53,6 +55,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str:
 
 
 @api.get("/balance")
+@token_scopes("funds:read")
 @login_required
 def balance():
     """The signed-in user's balances: a requester's spendable balance, a worker's pending,
@@ -67,6 +70,7 @@ def balance():
 
 
 @api.post("/jobs/<int:job_id>/bonuses")
+@token_scopes("jobs:write", "funds:spend")
 @login_required
 def bonus(job_id: int):
     """{amount, key, answer_id | worker_id, source: "escrow" | "balance", reason} → 201 with the
@@ -91,6 +95,7 @@ def bonus(job_id: int):
 
 
 @api.post("/answers/<int:answer_id>/dispute")
+@token_scopes("jobs:write")
 @login_required
 def dispute(answer_id: int):
     """{reason} → the answer's earnings stay pending until an admin decides."""
@@ -105,6 +110,7 @@ def dispute(answer_id: int):
 
 
 @api.get("/jobs/<int:job_id>/spend")
+@token_scopes("jobs:read")
 @login_required
 def spend(job_id: int):
     job = get_job_for(_requester(), job_id, manage=True)

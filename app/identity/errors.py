@@ -53,3 +53,21 @@ class SiweBadSignature(SiweError):
     """The signature is malformed or was not made by the message's address."""
 
     code = "siwe_bad_signature"
+
+
+class InvalidToken(IdentityError):
+    """An Authorization header that names no usable token: malformed, unknown, revoked or expired."""
+
+    code = "invalid_token"
+
+
+class InsufficientScope(IdentityError):
+    """A valid token used where its scopes do not reach (or on a route not open to tokens)."""
+
+    code = "insufficient_scope"
+
+
+class TokenNotFound(IdentityError):
+    """No token of this user has that id."""
+
+    code = "token_not_found"

@@ -89,3 +89,29 @@ class SiweNonce(db.Model):
     issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
+
+
+class ApiToken(db.Model):
+    """A personal API token: `Authorization: Bearer <secret>` acts as its user, within its scopes.
+
+    Only the secret's SHA-256 is stored (the secret is shown once, at creation); `prefix` is the
+    public start of it, so a list of tokens can say which is which. A token is usable while not
+    revoked and not past `expires_at` (None: it does not expire).
+    """
+
+    __table_args__ = (Index("ix_api_token_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated, as OAuth writes them
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())

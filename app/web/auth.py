@@ -23,6 +23,8 @@ def load_session_user(user_id: str) -> User | None:
     """Flask-Login's loader: the cookie's user, only while its server-side session lives."""
     if not user_id.isascii() or not user_id.isdigit() or len(user_id) > 10:
         return None
+    if "Authorization" in request.headers:
+        return None  # a token request is the token's user alone (app/token_auth.py)
     return user_for_session(session.get(SESSION_KEY), int(user_id), now=utcnow())
 
 
