@@ -9,8 +9,9 @@ from app.identity.accounts import authenticate, change_password, create_user
 from app.identity.errors import IdentityError
 from app.identity.models import User
 from app.identity.sessions import end_other_sessions, end_session, start_session, user_for_session
+from app.identity.tokens import SCOPES, SCOPES_BY_ROLE, create_api_token, list_api_tokens, revoke_api_token
 from app.web import web
-from app.web.forms import ActionForm, LoginForm, PasswordForm, SignupForm
+from app.web.forms import ActionForm, LoginForm, PasswordForm, SignupForm, TokenForm
 
 SESSION_KEY = "sid"
 
@@ -118,6 +119,44 @@ def password():
             return redirect(home_for(user))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/password.html", form=form), status
+
+
+@web.route("/settings/tokens", methods=["GET", "POST"])
+@login_required
+def tokens():
+    """Personal API tokens: the list, and a form for a new one whose secret is shown once, in
+    this response only (never flashed: the flash lives in the session cookie)."""
+    user = current_user._get_current_object()
+    form = TokenForm()
+    form.scopes.choices = [(s, f"{s} — {SCOPES[s]}") for s in SCOPES if s in SCOPES_BY_ROLE.get(user.role, ())]
+    secret = None
+    if form.validate_on_submit():
+        try:
+            token, secret = create_api_token(user, name=form.name.data, scopes=form.scopes.data,
+                                             expires_days=form.expires_days.data, now=utcnow())
+        except IdentityError as exc:
+            db.session.rollback()
+            getattr(form, exc.details.get("field", ""), form.name).errors.append(exc.message)
+        else:
+            db.session.commit()
+            form = TokenForm(formdata=None)
+            form.scopes.choices = [(s, f"{s} — {SCOPES[s]}") for s in SCOPES
+                                   if s in SCOPES_BY_ROLE.get(user.role, ())]
+    status = 400 if request.method == "POST" and secret is None else 200
+    return render_template("auth/tokens.html", form=form, secret=secret, tokens=list_api_tokens(user),
+                           now=utcnow()), status
+
+
+@web.post("/settings/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("web.tokens"))
+    token = revoke_api_token(current_user._get_current_object(), token_id, now=utcnow())
+    db.session.commit()
+    flash(f"Token {token.prefix}… ({token.name}) is revoked; requests with it now get a 401.", "success")
+    return redirect(url_for("web.tokens"))
 
 
 @web.app_context_processor

@@ -12,8 +12,10 @@ from wtforms import (
     PasswordField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
+    widgets,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
@@ -114,3 +116,15 @@ class BonusForm(Form):
 
 class DisputeForm(Form):
     reason = TextAreaField("Why is this answer wrong?", validators=[DataRequired(), Length(1, 1000)])
+
+
+class TokenForm(Form):
+    """A new personal API token: its name, its scopes (those the user's role may hold) and an
+    optional expiry."""
+
+    name = StringField("What it is for", validators=[DataRequired(), Length(max=100)])
+    scopes = SelectMultipleField("Scopes", choices=[], widget=widgets.ListWidget(prefix_label=False),
+                                 option_widget=widgets.CheckboxInput(),
+                                 validators=[DataRequired(message="Pick at least one scope.")])
+    expires_days = IntegerField("Expires after (days; empty: never)",
+                                validators=[Optional(), NumberRange(min=1, max=3650)])

@@ -35,7 +35,9 @@ JOB_MANAGERS = {"requester (owner)", "admin"}
 WHO_MAY: dict[str, set[str]] = {
     "web.index": EVERYONE, "web.healthz": EVERYONE, "web.login": EVERYONE, "web.signup": EVERYONE,
     "web.verify_proof_page": EVERYONE, "web.posted_root": EVERYONE, "api.siwe_message": EVERYONE, "api.siwe_login": EVERYONE,
-    "web.logout": USERS, "web.password": USERS, "web.wallet": USERS, "api.balance": USERS, "api.link": USERS,
+    "web.logout": USERS, "web.password": USERS, "web.tokens": USERS,
+    "web.wallet": USERS, "api.balance": USERS, "api.link": USERS,
+    "web.revoke_token": {"requester (owner)"},  # a token is revoked by its own user alone
     "web.work": ANNOTATORS, "web.earnings": ANNOTATORS, "web.contributions": ANNOTATORS,
     "web.label": ANNOTATORS, "api.next_task": ANNOTATORS,
     "api.answer": {"annotator (owner)"}, "api.skip": {"annotator (owner)"},
@@ -128,8 +130,12 @@ def world(db, app, make_user, make_job, login):
     publish_job(owner, images)
     db.session.flush()
     media = db.session.scalars(db.select(Item).where(Item.job_id == images.id)).one().data["image"]
+    from app.extensions import utcnow
+    from app.identity.tokens import create_api_token
+
+    api_token, _ = create_api_token(owner, name="route table", scopes=["jobs:read"], now=utcnow())
     values = {"job_id": job.id, "answer_id": answer.id, "assignment_id": lease.id,
-              "name": media.rsplit("/", 1)[1]}
+              "name": media.rsplit("/", 1)[1], "token_id": api_token.id}
     token = sign_media_token(app.config["SECRET_KEY"], images.id, values["name"])
     overrides = {"web.media": {"job_id": images.id}, "web.contribution_proof_download": {"answer_id": paid.id},
                  "web.signed_media": {"token": token}}

@@ -150,3 +150,41 @@ def test_cli_refuses_clearly(runner, make_user, args, message):
     make_user("requester", username="agent_owner")
     result = runner.invoke(args=args)
     assert result.exit_code == 1 and message in result.output
+
+
+# --- the settings page ----------------------------------------------------------------------------
+
+def test_the_settings_page_creates_shows_once_and_revokes(login, make_user, client):
+    import re
+
+    user = make_user("requester")
+    browser = login(user)
+    page = browser.get("/settings/tokens").get_data(as_text=True)
+    offered = set(re.findall(r'name="scopes"[^>]*value="([^"]+)"', page))
+    assert offered == {"jobs:read", "jobs:write", "funds:read", "funds:spend"}
+    made = browser.post("/settings/tokens", data={"name": "my agent", "scopes": ["funds:read"], "expires_days": "30"})
+    assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"  # the secret is in it
+    secret = re.search(r'<code id="token-secret" class="token-secret">([^<]+)</code>', made.get_data(as_text=True)).group(1)
+    assert client.get("/api/balance", headers=bearer(secret)).status_code == 200
+    again = browser.get("/settings/tokens").get_data(as_text=True)
+    assert secret not in again and secret[:10] in again and "my agent" in again
+    token_id = re.search(r'id="token-(\d+)"', again).group(1)
+    stranger = login(make_user("requester"))
+    assert stranger.post(f"/settings/tokens/{token_id}/revoke").status_code == 404
+    assert client.get("/api/balance", headers=bearer(secret)).status_code == 200
+    assert browser.post(f"/settings/tokens/{token_id}/revoke").status_code == 302
+    assert client.get("/api/balance", headers=bearer(secret)).status_code == 401
+    assert "revoked" in browser.get("/settings/tokens").get_data(as_text=True)
+
+
+def test_an_annotator_is_offered_read_scopes_only_and_cannot_post_others(login, make_user, db):
+    import re
+
+    browser = login(make_user("annotator"))
+    page = browser.get("/settings/tokens").get_data(as_text=True)
+    assert set(re.findall(r'name="scopes"[^>]*value="([^"]+)"', page)) == {"work:read", "funds:read"}
+    refused = browser.post("/settings/tokens", data={"name": "x", "scopes": ["jobs:write"]})
+    assert refused.status_code == 400 and "token-secret" not in refused.get_data(as_text=True)
+    empty = browser.post("/settings/tokens", data={"name": "x"})
+    assert empty.status_code == 400 and "Pick at least one scope." in empty.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count()).select_from(ApiToken)) == 0
