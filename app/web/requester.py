@@ -37,7 +37,7 @@ from app.web.forms import ActionForm, BonusForm, DisputeForm, JobForm, UploadFor
 from rewards.accounts import escrow_balance, requester_balance
 from rewards.bonuses import pay_bonus
 from rewards.disputes import dispute_answer
-from rewards.errors import RewardsError
+from rewards.errors import InsufficientFunds, RewardsError
 from rewards.escrow import budget_for, escrow_needs, publish_cost
 from rewards.policy import current_policy
 from rewards.reports import job_answers, job_spend, requester_spend
@@ -154,7 +154,8 @@ def export_choices(spec, job_id: int) -> list[dict[str, Any]]:
 
 
 def _render_job(job, *, upload_error: str | None = None, status: int = 200,
-                bonus_form: BonusForm | None = None, money_error: str | None = None):
+                bonus_form: BonusForm | None = None, money_error: str | None = None,
+                money_error_code: str | None = None):
     page, answers_page = query_int("page"), query_int("answers_page")
     rate, measured = hourly_rate(job)
     policy = current_policy()
@@ -178,7 +179,7 @@ def _render_job(job, *, upload_error: str | None = None, status: int = 200,
         policy=policy, spend=job_spend(job), answers=job_answers(job, page=answers_page),
         answers_page=answers_page, now=utcnow(), bonus_form=bonus_form,
         bonus_target=_bonus_target(job, bonus_form), dispute_form=DisputeForm(formdata=None),
-        money_error=money_error, min_level_title=LEVELS[level_rank(job.min_level)].title,
+        money_error=money_error, money_error_code=money_error_code, min_level_title=LEVELS[level_rank(job.min_level)].title,
     ), status
 
 
@@ -222,7 +223,11 @@ def job_action(job_id: int, action: str):
     if action == "recompute":  # labels and confidences refresh; decisions already paid stand
         message = f"Consensus recomputed with {job.aggregation} for {recompute_job(job)} items."
     else:
-        lifecycle.LIFECYCLE[action](current_user, job)
+        try:
+            lifecycle.LIFECYCLE[action](current_user, job)
+        except InsufficientFunds as exc:  # the job page, saying what is missing and where to add it
+            db.session.rollback()
+            return _render_job(job, money_error=exc.message, money_error_code=exc.code, status=402)
         message = f"Job {job.status.value}."
     db.session.commit()
     flash(message, "success")

@@ -55,7 +55,7 @@ def test_a_draft_shows_what_publishing_reserves_and_what_to_add(db, app, make_us
     page = text(login(owner).get(f"/jobs/{job.id}"))
     assert ("Publishing reserves 132 FLT: reward 10 × overlap 3 × 4 items = 120 + fee 1 × 12 answers = 12."
             in page)
-    assert "Your balance: 100 FLT." in page and "Add 32 FLT before publishing." in page
+    assert "Your balance: 100 FLT." in page and "Add 32 FLT before publishing" in page
 
 
 def test_the_job_page_shows_escrow_spend_fee_and_the_floor(db, worked, login):
@@ -339,3 +339,33 @@ def test_api_others_jobs_are_404_and_annotators_403(db, worked, login, make_user
     assert worker.get(f"/api/jobs/{job.id}/spend").status_code == 403
     assert worker.post(f"/api/answers/{answer.id}/dispute", json={"reason": "x"}).status_code == 403
     assert worker.get("/api/jobs/999999/spend").status_code == 403  # role first: nothing leaks
+
+
+def test_publishing_without_funds_shows_the_job_page_with_the_shortfall_and_where_to_add_funds(
+        db, make_job, login):
+    from annotation.models import JobStatus
+
+    job = make_job(publish=False, fund=False)
+    client = login(job.owner)
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert 'id="shortfall"' in page and '/wallet#deposit' in page
+    response = client.post(f"/jobs/{job.id}/publish")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 402 and 'id="money-error"' in body
+    assert "This needs" in body and "Add funds" in body and '/wallet#deposit' in body
+    assert "<h1>" in body and job.title in body  # the job page itself, not a bare error page
+    db.session.refresh(job)
+    assert job.status is JobStatus.DRAFT
+
+
+def test_the_wallet_page_tells_a_requester_how_to_add_funds(db, make_user, login, app):
+    from rewards.onchain import current_chain
+
+    requester = make_user("requester")
+    page = login(requester).get("/wallet").get_data(as_text=True)
+    chain = current_chain()
+    assert 'id="deposit"' in page and chain.address in page and chain.token.address in page
+    assert f'<strong id="deposit-chain">{chain.chain_id}</strong>' in page
+    assert "Link a wallet first" in page  # deposits are matched by the sending wallet
+    annotator_page = login(make_user("annotator")).get("/wallet").get_data(as_text=True)
+    assert 'id="deposit"' not in annotator_page
