@@ -128,3 +128,9 @@ class TokenForm(Form):
                                  validators=[DataRequired(message="Pick at least one scope.")])
     expires_days = IntegerField("Expires after (days; empty: never)",
                                 validators=[Optional(), NumberRange(min=1, max=3650)])
+
+
+class FaucetForm(Form):
+    """The demo faucet's button; `key` is a fresh uuid per rendered form (one credit per form)."""
+
+    key = HiddenField(validators=[DataRequired(), Length(min=8, max=64)])

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import render_template
+import uuid
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.extensions import db
 from app.web import web
+from app.web.forms import FaucetForm
 from rewards.accounts import requester_balance
 from rewards.policy import current_policy
 from rewards.chain.errors import ChainError, ChainUnavailable
@@ -41,5 +45,47 @@ def wallet():
             chain_problem = "The chain is not configured on this server, so deposits cannot be received."
     unmatched = unmatched_deposits() if current_user.is_admin else []
     balance = (requester_balance(current_policy().token, current_user.id) if current_user.is_requester else None)
+    faucet = None
+    if current_user.is_requester and faucet_open():
+        faucet = FaucetForm(formdata=None, key=uuid.uuid4().hex)
     return render_template("wallet/index.html", unmatched=unmatched, platform_address=platform_address,
-                           chain_problem=chain_problem, deposit=deposit, balance=balance)
+                           chain_problem=chain_problem, deposit=deposit, balance=balance, faucet=faucet,
+                           faucet_amount=FAUCET_AMOUNT, faucet_cap=FAUCET_CAP)
+
+
+FAUCET_AMOUNT = 1_000
+FAUCET_CAP = 10_000  # no more once the balance holds this much
+
+
+def faucet_open() -> bool:
+    """The demo faucet exists outside production only: it credits from the treasury, for free."""
+    return current_app.config["ENV"] != "production"
+
+
+@web.post("/wallet/faucet")
+@login_required
+def faucet():
+    """Development and testing: credit the requester FAUCET_AMOUNT from the treasury, so a new
+    requester can fund, create and publish without the CLI. Each rendered form has its own key:
+    the same form submitted twice credits once."""
+    from rewards.funding import credit_requester
+
+    if not faucet_open():
+        abort(404)
+    if not current_user.is_requester:
+        abort(403, "Only requesters hold a balance to fund.")
+    form = FaucetForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired or is incomplete; reload the wallet page and try again.")
+    balance = requester_balance(current_policy().token, current_user.id)
+    if balance >= FAUCET_CAP:
+        flash(f"The demo faucet tops up balances below {FAUCET_CAP}; yours is {balance}.", "error")
+        return redirect(url_for("web.wallet", _anchor="deposit"))
+    credit_requester(current_user._get_current_object(), FAUCET_AMOUNT, key=f"faucet:{current_user.id}:{form.key.data}")
+    db.session.commit()
+    flash(f"{FAUCET_AMOUNT} {current_policy().token} from the demo faucet added to your balance.", "success")
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("web.wallet", _anchor="deposit"))
+
+
+def _same_site(url: str | None) -> bool:
+    return bool(url) and url.startswith(current_app.config["PUBLIC_URL"] + "/")

@@ -369,3 +369,26 @@ def test_the_wallet_page_tells_a_requester_how_to_add_funds(db, make_user, login
     assert "Link a wallet first" in page  # deposits are matched by the sending wallet
     annotator_page = login(make_user("annotator")).get("/wallet").get_data(as_text=True)
     assert 'id="deposit"' not in annotator_page
+
+
+def test_the_demo_faucet_funds_a_requester_once_per_form_and_only_outside_production(db, app, make_user, login):
+    requester = make_user("requester")
+    client = login(requester)
+    page = client.get("/wallet").get_data(as_text=True)
+    key = re.search(r'id="key" name="key" type="hidden" value="([0-9a-f]+)"', page).group(1)
+    assert client.post("/wallet/faucet", data={"key": key}).status_code == 302
+    assert client.post("/wallet/faucet", data={"key": key}).status_code == 302  # the same form again
+    assert balance_of(f"FLT:requester:{requester.id}") == 1_000
+    assert client.post("/wallet/faucet", data={}).status_code == 400
+    credit_requester(requester, 9_000, key="rich")
+    db.session.commit()
+    refused = client.post("/wallet/faucet", data={"key": "another-form-key"}, follow_redirects=True)
+    assert "tops up balances below 10000" in text(refused)
+    assert balance_of(f"FLT:requester:{requester.id}") == 10_000
+    assert login(make_user("annotator")).post("/wallet/faucet", data={"key": "k" * 16}).status_code == 403
+    app.config["ENV"] = "production"
+    try:
+        assert client.post("/wallet/faucet", data={"key": "k" * 16}).status_code == 404
+        assert 'id="faucet"' not in client.get("/wallet").get_data(as_text=True)
+    finally:
+        app.config["ENV"] = "testing"

@@ -43,6 +43,7 @@ WHO_MAY: dict[str, set[str]] = {
     "api.answer": {"annotator (owner)"}, "api.skip": {"annotator (owner)"},
     "web.contribution_proof_download": {"annotator (owner)"},
     "web.jobs": REQUESTERS, "web.new_job": REQUESTERS, "web.spending": REQUESTERS,
+    "web.faucet": REQUESTERS,  # development and testing only (404 in production)
     # The job form's preview: any requester's own config and row (an item id names one of their
     # own items, tests/app/test_preview.py checks another's is a 404).
     "api.preview": REQUESTERS, "api.preview_answer": REQUESTERS,
