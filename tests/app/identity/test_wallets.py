@@ -29,14 +29,16 @@ HOST = "localhost"  # PUBLIC_URL in testing is http://localhost
 
 
 PLATFORM = "0x00000000000000000000000000000000000F1a7e"
+TOKEN = "0x000000000000000000000000000000000000dEaD"
 
 
 @pytest.fixture(autouse=True)
 def fixed_chain(monkeypatch):
-    """A stand-in for the configured chain: its id (for messages) and the platform's address
-    (shown to requesters on /wallet) are all these tests need."""
+    """A stand-in for the configured chain: its id (for messages), and the platform's address,
+    token and confirmations (shown to requesters on /wallet) are all these tests need."""
     monkeypatch.setattr("rewards.onchain.current_chain",
-                        lambda: SimpleNamespace(chain_id=CHAIN_ID, address=PLATFORM))
+                        lambda: SimpleNamespace(chain_id=CHAIN_ID, address=PLATFORM, confirmations=2, embedded=False,
+                                                token=SimpleNamespace(address=TOKEN)))
 
 
 def sign(account, text: str) -> str:
