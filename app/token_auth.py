@@ -43,7 +43,10 @@ def is_token_request() -> bool:
 
 
 def _authenticate() -> None:
-    g.api_token = None  # set by this request alone (tests share one `g` across requests)
+    # Who is asking is decided by this request alone: a `g` shared across requests (the tests'
+    # app context) must not carry the last request's token or user into this one.
+    g.api_token = None
+    g.pop("_login_user", None)
     if not is_token_request():
         config = current_app.config
         if config["WTF_CSRF_ENABLED"] and request.method in config["WTF_CSRF_METHODS"] and request.endpoint:

@@ -8,7 +8,7 @@ import datetime as dt
 import enum
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db, utcnow, value_enum
@@ -115,3 +115,19 @@ class ApiToken(db.Model):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
+
+
+class IdempotencyRecord(db.Model):
+    """The first response to a POST sent with an `Idempotency-Key`, replayed for the same key
+    (Stripe's semantics, app/idempotency.py). `status` is None while the first request runs."""
+
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))  # method, path and body
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status: Mapped[int | None]
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
