@@ -121,14 +121,20 @@ def password():
     return render_template("auth/password.html", form=form), status
 
 
+def _token_form(user: User, **kwargs) -> TokenForm:
+    """The new-token form, offering the scopes `user`'s role may hold."""
+    form = TokenForm(**kwargs)
+    form.scopes.choices = [(s, f"{s} — {SCOPES[s]}") for s in SCOPES if s in SCOPES_BY_ROLE.get(user.role, ())]
+    return form
+
+
 @web.route("/settings/tokens", methods=["GET", "POST"])
 @login_required
 def tokens():
     """Personal API tokens: the list, and a form for a new one whose secret is shown once, in
     this response only (never flashed: the flash lives in the session cookie)."""
     user = current_user._get_current_object()
-    form = TokenForm()
-    form.scopes.choices = [(s, f"{s} — {SCOPES[s]}") for s in SCOPES if s in SCOPES_BY_ROLE.get(user.role, ())]
+    form = _token_form(user)
     secret = None
     if form.validate_on_submit():
         try:
@@ -139,9 +145,7 @@ def tokens():
             getattr(form, exc.details.get("field", ""), form.name).errors.append(exc.message)
         else:
             db.session.commit()
-            form = TokenForm(formdata=None)
-            form.scopes.choices = [(s, f"{s} — {SCOPES[s]}") for s in SCOPES
-                                   if s in SCOPES_BY_ROLE.get(user.role, ())]
+            form = _token_form(user, formdata=None)
     status = 400 if request.method == "POST" and secret is None else 200
     return render_template("auth/tokens.html", form=form, secret=secret, tokens=list_api_tokens(user),
                            now=utcnow()), status
