@@ -99,11 +99,11 @@ def _example_row(label_config: str | None) -> str:
     return json.dumps(row, ensure_ascii=False)
 
 
-def _preview_items(job, items) -> list[tuple[int, str]]:
+def _preview_items(spec, items) -> list[tuple[int, str]]:
     """What the draft page's preview picks from: the items of the results page shown, first
     uploaded first, each named by what the requester knows it by (a file name, or the first
     field the config reads)."""
-    first = next(iter(job_spec(job).variables), None)
+    first = next(iter(spec.variables), None)
     named = []
     for item in sorted(items, key=lambda i: i.id):
         meta = (item.data.get("_media") or {}).get(first)
@@ -167,8 +167,8 @@ def _render_job(job, *, upload_error: str | None = None, status: int = 200,
     return render_template(
         "requester/job.html", job=job, spec=spec, progress=job_progress(job),
         items=items, page=page, export_formats=export_choices(spec, job.id),
-        preview_items=_preview_items(job, items) if job.status is JobStatus.DRAFT else [],
-        preview_row=json.dumps(example_row(job_spec(job)), ensure_ascii=False),
+        preview_items=_preview_items(spec, items) if job.status is JobStatus.DRAFT else [],
+        preview_row=json.dumps(example_row(spec), ensure_ascii=False),
         instructions=render_instructions(job.instructions),
         upload_form=UploadForm(), upload_error=upload_error, rate=rate, rate_measured=measured,
         escrow=escrow_balance(policy.token, job.id), budget=budget_for(job),

@@ -8,18 +8,17 @@ The page needs the chain only for the platform's deposit address: when the node 
 from __future__ import annotations
 
 import logging
-
 import uuid
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.web import web
 from app.web.forms import FaucetForm
 from rewards.accounts import requester_balance
-from rewards.policy import current_policy
 from rewards.chain.errors import ChainError, ChainUnavailable
+from rewards.policy import current_policy
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +29,12 @@ def wallet():
     from rewards.deposits import unmatched_deposits
     from rewards.onchain import current_chain
 
-    platform_address, chain_problem, deposit = None, None, None
+    chain_problem, deposit = None, None
     if current_user.is_requester:
         try:
             chain = current_chain()
-            platform_address = chain.address  # where deposits go
             deposit = {"address": chain.address, "token": chain.token.address, "chain_id": chain.chain_id,
-                       "confirmations": chain.confirmations, "embedded": chain.embedded}
+                       "confirmations": chain.confirmations, "embedded": chain.embedded}  # address: where deposits go
         except ChainUnavailable as exc:
             log.warning("wallet page without the deposit address: %s", exc.message)
             chain_problem = "The blockchain node cannot be reached right now, so the deposit address is not shown."
@@ -48,9 +46,8 @@ def wallet():
     faucet = None
     if current_user.is_requester and faucet_open():
         faucet = FaucetForm(formdata=None, key=uuid.uuid4().hex)
-    return render_template("wallet/index.html", unmatched=unmatched, platform_address=platform_address,
-                           chain_problem=chain_problem, deposit=deposit, balance=balance, faucet=faucet,
-                           faucet_amount=FAUCET_AMOUNT, faucet_cap=FAUCET_CAP)
+    return render_template("wallet/index.html", unmatched=unmatched, chain_problem=chain_problem, deposit=deposit,
+                           balance=balance, faucet=faucet, faucet_amount=FAUCET_AMOUNT, faucet_cap=FAUCET_CAP)
 
 
 FAUCET_AMOUNT = 1_000
@@ -84,8 +81,4 @@ def faucet():
     credit_requester(current_user._get_current_object(), FAUCET_AMOUNT, key=f"faucet:{current_user.id}:{form.key.data}")
     db.session.commit()
     flash(f"{FAUCET_AMOUNT} {current_policy().token} from the demo faucet added to your balance.", "success")
-    return redirect(request.referrer if _same_site(request.referrer) else url_for("web.wallet", _anchor="deposit"))
-
-
-def _same_site(url: str | None) -> bool:
-    return bool(url) and url.startswith(current_app.config["PUBLIC_URL"] + "/")
+    return redirect(url_for("web.wallet", _anchor="deposit"))
