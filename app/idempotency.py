@@ -33,8 +33,20 @@ class IdempotencyError(Exception):
 
 
 def _fingerprint() -> str:
+    """SHA-256 of the method, path, query and body. A multipart body (an upload of many files) is
+    hashed from Werkzeug's parse — fields, then each file in pieces — rather than read whole into
+    memory; any other body is small and hashed as sent."""
     digest = hashlib.sha256(f"{request.method} {request.path}?{request.query_string.decode('latin-1')}\n".encode())
-    digest.update(request.get_data(cache=True))
+    if request.mimetype != "multipart/form-data":
+        digest.update(request.get_data(cache=True))
+        return digest.hexdigest()
+    for name, value in request.form.items(multi=True):
+        digest.update(f"{name}={value}\n".encode())
+    for name, upload in request.files.items(multi=True):
+        digest.update(f"{name}:{upload.filename}\n".encode())
+        while piece := upload.stream.read(1 << 20):
+            digest.update(piece)
+        upload.stream.seek(0)
     return digest.hexdigest()
 
 

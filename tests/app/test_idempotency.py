@@ -98,3 +98,22 @@ def test_gets_and_anonymous_posts_ignore_the_key(client, db):
     assert client.get("/healthz", headers={"Idempotency-Key": "k"}).status_code == 200
     assert client.post("/api/siwe/message", json={}, headers={"Idempotency-Key": "k"}).status_code == 400
     assert db.session.scalar(db.select(db.func.count()).select_from(IdempotencyRecord)) == 0
+
+
+def test_an_upload_with_a_key_is_fingerprinted_from_its_files_and_replayed(db, make_job, login):
+    import io
+
+    job = make_job(publish=False)
+    client = login(job.owner)
+    upload = b"text\nfirst row\nsecond row\n"
+
+    def send(content: bytes):
+        return client.post(f"/jobs/{job.id}/items", headers={"Idempotency-Key": "upload-1"},
+                           data={"files": (io.BytesIO(content), "rows.csv")}, content_type="multipart/form-data")
+
+    first = send(upload)
+    again = send(upload)
+    assert first.status_code == again.status_code and again.headers["Idempotent-Replayed"] == "true"
+    db.session.refresh(job)
+    assert job.n_items == 3 + 2  # the file was read by the import after hashing, and imported once
+    assert send(upload + b"third row\n").status_code == 422
