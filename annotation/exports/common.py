@@ -242,6 +242,9 @@ class MediaNames:
         self._db = sqlite3.connect("", check_same_thread=False)  # made, used and dropped by one stream
         self._db.execute("CREATE TABLE taken (name TEXT PRIMARY KEY, next INTEGER) WITHOUT ROWID")
 
+    def __del__(self) -> None:
+        self._db.close()  # the stream that made it is done with it
+
     def _claim(self, name: str) -> bool:
         return self._db.execute("INSERT OR IGNORE INTO taken VALUES (?, NULL)", (name.lower(),)).rowcount == 1
 
