@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from annotation.errors import AnnotationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from app import security
 from app.extensions import db, login_manager
+from app.token_auth import is_token_request
 from app.identity.errors import IdentityConflict, IdentityError, InsufficientScope, InvalidToken, TokenNotFound
 from consensus import ConsensusError
 from rewards.chain.errors import ChainError, ChainUnavailable
@@ -75,7 +76,7 @@ def error_code(exc: Exception) -> str:
 
 
 def wants_json() -> bool:
-    if request.path.startswith("/api/") or "Authorization" in request.headers:  # a token request
+    if request.path.startswith("/api/") or is_token_request():
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"

@@ -10,6 +10,7 @@ from app.identity.errors import IdentityError
 from app.identity.models import User
 from app.identity.sessions import end_other_sessions, end_session, start_session, user_for_session
 from app.identity.tokens import SCOPES, SCOPES_BY_ROLE, create_api_token, list_api_tokens, revoke_api_token
+from app.token_auth import is_token_request
 from app.web import web
 from app.web.forms import ActionForm, LoginForm, PasswordForm, SignupForm, TokenForm
 
@@ -24,8 +25,8 @@ def load_session_user(user_id: str) -> User | None:
     """Flask-Login's loader: the cookie's user, only while its server-side session lives."""
     if not user_id.isascii() or not user_id.isdigit() or len(user_id) > 10:
         return None
-    if "Authorization" in request.headers:
-        return None  # a token request is the token's user alone (app/token_auth.py)
+    if is_token_request():
+        return None  # a token request is the token's user alone
     return user_for_session(session.get(SESSION_KEY), int(user_id), now=utcnow())
 
 
